@@ -1,0 +1,226 @@
+"""Settings of the Data Store Service.
+
+Every setting comes from an environment variable (a ``.env`` file in the project folder is read
+first when present). ``.env.example`` lists them all with their defaults; README.md explains them.
+"""
+
+import sys
+from pathlib import Path
+
+import dj_database_url
+from dotenv import load_dotenv
+
+from dss.environment import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise SystemExit("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "insecure-development-key"
+
+STATE_DIR = Path(env_str("DSS_STATE_DIR", str(BASE_DIR / ".state"))).resolve()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Behind a TLS-terminating proxy, build absolute URLs (and check HAWK MACs) against the
+# scheme and host that the client used.
+TRUST_FORWARDED_HEADERS = env_bool("DSS_TRUST_FORWARDED_HEADERS", False)
+if TRUST_FORWARDED_HEADERS:
+    USE_X_FORWARDED_HOST = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "django_tasks",
+    "django_tasks_db",
+    "pipelines",
+    "uploads",
+    "api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dss.urls"
+WSGI_APPLICATION = "dss.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: PostgreSQL only. Without DATABASE_URL, an embedded server is started (or joined).
+DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL:
+    from dss.embedded import embedded_database_url
+
+    DATABASE_URL = embedded_database_url(STATE_DIR)
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+except ValueError as error:
+    raise SystemExit(f"DATABASE_URL is not a PostgreSQL URL: {error}") from None
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise SystemExit("DATABASE_URL must point at PostgreSQL (postgres://...)")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache: holds HAWK nonces, so it must be shared by every process.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "dss_cache",
+        }
+    }
+
+# File storage: a local folder by default, S3 when a bucket is named.
+S3_BUCKET = env_str("DSS_S3_BUCKET")
+LOCAL_STORAGE_DIR = Path(env_str("DSS_STORAGE_DIR", str(STATE_DIR / "files"))).resolve()
+if S3_BUCKET:
+    DATA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "region_name": env_str("DSS_S3_REGION") or None,
+            "endpoint_url": env_str("DSS_S3_ENDPOINT_URL") or None,
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+else:
+    DATA_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": LOCAL_STORAGE_DIR},
+    }
+STORAGES = {
+    "default": DATA_STORAGE,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+DATASETS_FOLDER = env_str("DSS_DATASETS_FOLDER", "datasets")
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# Login: OpenID Connect when configured, Django's own username and password otherwise.
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+if OIDC_ENABLED:
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.insert(0, "mozilla_django_oidc.auth.OIDCAuthenticationBackend")
+    OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
+    OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
+    OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+    LOGIN_URL = "oidc_authentication_init"
+else:
+    LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Data Store Service API",
+    "DESCRIPTION": "Tabular datasets served page by page to HAWK-authenticated clients.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# The service's own knobs.
+PAGINATION_SIZE = env_int("DSS_PAGINATION_SIZE", 1000)
+HAWK_SKEW_SECONDS = env_int("DSS_HAWK_SKEW", 60)
+UPLOAD_INFERENCE_ROWS = env_int("DSS_UPLOAD_INFERENCE_ROWS", 100_000)
+DATAFLOW_BASE_URL = env_str("DATAFLOW_BASE_URL")
+DATAFLOW_HAWK_ID = env_str("DATAFLOW_HAWK_ID")
+DATAFLOW_HAWK_KEY = env_str("DATAFLOW_HAWK_KEY")
+DATAFLOW_UPLOADER_DAG_ID = env_str("DATAFLOW_UPLOADER_DAG_ID", "DSSGenericPipeline")
+
+# Logs: JSON lines unless asked otherwise or written to a terminal.
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = env_str("LOG_FORMAT") or ("plain" if sys.stderr.isatty() else "json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}
+
+SENTRY_DSN = env_str("SENTRY_DSN")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT", "production"))
