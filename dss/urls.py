@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("healthcheck/", views.healthcheck, name="healthcheck"),
     path("admin/", admin.site.urls),
+    path("", include("api.urls")),
 ]
 
 if settings.OIDC_ENABLED:

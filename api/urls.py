@@ -1,0 +1,3 @@
+"""API routes; the HAWK-authenticated endpoints are added here."""
+
+urlpatterns: list = []
