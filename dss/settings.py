@@ -90,10 +90,14 @@ if not DATABASE_URL:
     DATABASE_URL = embedded_database_url(STATE_DIR)
 try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-except ValueError as error:
-    raise SystemExit(f"DATABASE_URL is not a PostgreSQL URL: {error}") from None
+except ValueError:
+    raise SystemExit(
+        "DATABASE_URL is not a PostgreSQL URL (postgres://user:password@host:port/name)"
+    ) from None
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise SystemExit("DATABASE_URL must point at PostgreSQL (postgres://...)")
+# A server that does not answer fails the start within seconds instead of hanging.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -114,23 +118,31 @@ else:
         }
     }
 
-# File storage: a local folder by default, S3 when a bucket is named.
+# File storage (pipelines/storage.py): a local folder by default, S3 when a bucket is named.
 S3_BUCKET = env_str("DSS_S3_BUCKET")
+S3_ENDPOINT_URL = env_str("DSS_S3_ENDPOINT_URL")
 LOCAL_STORAGE_DIR = Path(env_str("DSS_STORAGE_DIR", str(STATE_DIR / "files"))).resolve()
+# The variable to name when the local folder cannot be used.
+LOCAL_STORAGE_SETTING = "DSS_STORAGE_DIR" if env_str("DSS_STORAGE_DIR") else "DSS_STATE_DIR"
 if S3_BUCKET:
     DATA_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "pipelines.storage.BucketStorage",
         "OPTIONS": {
             "bucket_name": S3_BUCKET,
             "region_name": env_str("DSS_S3_REGION") or None,
-            "endpoint_url": env_str("DSS_S3_ENDPOINT_URL") or None,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            # Empty: boto3's own chain (AWS_* variables, instance or task role).
+            "access_key": env_str("DSS_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("DSS_S3_SECRET_ACCESS_KEY") or None,
+            # S3-compatible stores (MinIO) expect bucket names in the path.
+            "addressing_style": "path" if S3_ENDPOINT_URL else None,
             "file_overwrite": True,
             "default_acl": None,
         },
     }
 else:
     DATA_STORAGE = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "BACKEND": "pipelines.storage.LocalFolderStorage",
         "OPTIONS": {"location": LOCAL_STORAGE_DIR},
     }
 STORAGES = {
@@ -206,6 +218,7 @@ LOGGING = {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
@@ -215,7 +228,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Replaces Django's own console handler, which would print its records a second time.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "INFO"},
+        # pgserver logs every server command at INFO, also from an atexit hook that runs
+        # after the streams have closed; its warnings and errors still show.
+        "pgserver": {"level": "WARNING"},
     },
 }
 

@@ -3,11 +3,10 @@
 import logging
 
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from pipelines import storage
+from dss.startup import database_problem, storage_problem
 
 logger = logging.getLogger(__name__)
 
@@ -15,17 +14,14 @@ logger = logging.getLogger(__name__)
 def healthcheck(request: HttpRequest) -> JsonResponse:
     """200 ``{"status": "OK"}`` when the database and storage answer, else 503 naming the part."""
     failing = []
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:
-        logger.exception("health check: database does not answer")
-        failing.append("database")
-    try:
-        storage.exists("healthcheck")
-    except Exception:
-        logger.exception("health check: storage does not answer")
-        failing.append("storage")
+    for part, check in (("database", database_problem), ("storage", storage_problem)):
+        try:
+            problem = check()
+        except Exception as error:  # a health check reports every failure, whatever its kind
+            problem = f"{type(error).__name__}: {error}"
+        if problem:
+            logger.error("health check: %s does not answer: %s", part, problem)
+            failing.append(part)
     if failing:
         return JsonResponse({"status": "FAIL", "failing": failing}, status=503)
     return JsonResponse({"status": "OK"})

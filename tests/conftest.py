@@ -1,0 +1,109 @@
+"""Fixtures shared by the whole suite.
+
+Storage:
+
+- ``storage_folder`` (autouse): every test stores files in its own empty temporary folder,
+  through the same ``LocalFolderStorage`` the service uses by default. The fixture's value is
+  that folder (a ``Path``).
+- ``s3_storage``: switches the storage layer to S3 for one test, against moto's S3 server
+  (started once per session on 127.0.0.1, an ephemeral port) with a fresh empty bucket. Its
+  value is the bucket name; ``s3_client`` is a boto3 client of the same server for looking
+  at the bucket directly. Use it as ``def test_x(s3_storage): storage.save_stream(...)``.
+- ``moto_s3_endpoint``: the server's URL; ``s3_bucket``: a fresh bucket's name;
+  ``s3_environment``: the DSS_S3_* variables (a dict) that point a service process started
+  by a test (``manage.py ...`` in a subprocess) at a fresh bucket on that server.
+
+Users: ``admin_client`` (pytest-django) logs in a superuser.
+"""
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+S3_REGION = "eu-west-2"
+S3_ACCESS_KEY = "test-access-key"
+S3_SECRET_KEY = "test-secret-key"
+_bucket_numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def storage_folder(settings, tmp_path: Path) -> Path:
+    folder = tmp_path / "storage"
+    settings.LOCAL_STORAGE_DIR = folder
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "pipelines.storage.LocalFolderStorage",
+            "OPTIONS": {"location": folder},
+        },
+    }
+    return folder
+
+
+@pytest.fixture(scope="session")
+def moto_s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_client(moto_s3_endpoint: str):
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_s3_endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_ACCESS_KEY,
+        aws_secret_access_key=S3_SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_client) -> str:
+    """A new empty bucket on moto's server."""
+    name = f"dss-test-{next(_bucket_numbers)}"
+    s3_client.create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": S3_REGION}
+    )
+    return name
+
+
+@pytest.fixture
+def s3_environment(moto_s3_endpoint: str, s3_bucket: str) -> dict[str, str]:
+    """The environment variables that point a service process at a fresh bucket."""
+    return {
+        "DSS_S3_BUCKET": s3_bucket,
+        "DSS_S3_ENDPOINT_URL": moto_s3_endpoint,
+        "DSS_S3_REGION": S3_REGION,
+        "DSS_S3_ACCESS_KEY_ID": S3_ACCESS_KEY,
+        "DSS_S3_SECRET_ACCESS_KEY": S3_SECRET_KEY,
+    }
+
+
+@pytest.fixture
+def s3_storage(settings, moto_s3_endpoint: str, s3_bucket: str) -> str:
+    settings.S3_BUCKET = s3_bucket
+    settings.S3_ENDPOINT_URL = moto_s3_endpoint
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "pipelines.storage.BucketStorage",
+            "OPTIONS": {
+                "bucket_name": s3_bucket,
+                "region_name": S3_REGION,
+                "endpoint_url": moto_s3_endpoint,
+                "access_key": S3_ACCESS_KEY,
+                "secret_key": S3_SECRET_KEY,
+                "addressing_style": "path",
+                "file_overwrite": True,
+                "default_acl": None,
+            },
+        },
+    }
+    return s3_bucket
