@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
     "pipelines",
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it signs API answers exactly as they leave the service.
+    "api.middleware.HawkResponseSigning",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -113,8 +116,10 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            # Django's database cache that never evicts a nonce before it expires.
+            "BACKEND": "api.cache.DatabaseCache",
             "LOCATION": "dss_cache",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
         }
     }
 
@@ -197,6 +202,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tabular datasets served page by page to HAWK-authenticated clients.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files are served by the service itself, not fetched from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # The service's own knobs.

@@ -1,0 +1,168 @@
+"""The OpenAPI description of the API (drf-spectacular): the HAWK scheme and answer shapes.
+
+The serializers here only describe JSON shapes for the schema; the views encode their
+answers with orjson (``api.pages``).
+"""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    inline_serializer,
+)
+from rest_framework import serializers
+
+from api.catalog import NATIVE_TYPES, TEMPORAL_TYPES, TEXT
+
+HAWK_DESCRIPTION = (
+    "HAWK (https://github.com/mozilla/hawk) with sha256. Sign the full URL, the method and, "
+    "when a body is sent, its payload hash; every nonce is accepted once and timestamps may "
+    "be off by the configured skew (60 s by default). Each answer to an authenticated "
+    "request carries a `Server-Authorization` header that signs its body and Content-Type. "
+    "A client may call an endpoint when its scopes contain `*` or the endpoint's scope."
+)
+
+
+class HawkScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.HawkAuthentication"
+    name = "HAWK"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": HAWK_DESCRIPTION,
+        }
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="What was wrong with the request")
+
+
+TYPE_NAMES = sorted(
+    {*NATIVE_TYPES.values(), *TEMPORAL_TYPES.values()}
+    | {f"{name}[]" for name in {*NATIVE_TYPES.values(), *TEMPORAL_TYPES.values()}}
+)
+
+
+class ColumnSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The column's name as stored")
+    type = serializers.ChoiceField(choices=TYPE_NAMES, help_text="The column's type")
+
+
+class TableStructureSerializer(serializers.Serializer):
+    columns = ColumnSerializer(many=True, help_text="In table order, helper columns left out")
+
+
+NEXT_HELP = (
+    "The absolute URL of the following page (`?orientation=<o>&next-id=<id of its first "
+    "row>`), or null on the last page"
+)
+
+
+def next_field() -> serializers.URLField:
+    return serializers.URLField(allow_null=True, help_text=NEXT_HELP)
+
+
+def tabular_page(name: str, headers_help: str) -> serializers.Serializer:
+    return inline_serializer(
+        name=f"{name}Tabular",
+        fields={
+            "headers": serializers.ListField(child=serializers.CharField(), help_text=headers_help),
+            "values": serializers.ListField(
+                child=serializers.ListField(child=serializers.JSONField(allow_null=True)),
+                help_text="One list of values per row, in the order of headers",
+            ),
+            "next": next_field(),
+        },
+    )
+
+
+def records_page(name: str, record: serializers.Field) -> serializers.Serializer:
+    return inline_serializer(
+        name=f"{name}Records",
+        fields={
+            "results": serializers.ListField(child=record, help_text="One object per row"),
+            "next": next_field(),
+        },
+    )
+
+
+def page_response(name: str, headers_help: str, record: serializers.Field) -> OpenApiResponse:
+    return OpenApiResponse(
+        response=PolymorphicProxySerializer(
+            component_name=f"{name}Page",
+            serializers=[tabular_page(name, headers_help), records_page(name, record)],
+            resource_type_field_name=None,
+        ),
+        description=(
+            "A page of rows ordered by id: `tabular` (the default) as headers and values, "
+            "`records` as one object per row. Numerics are JSON numbers, dates YYYY-MM-DD, "
+            "timestamps ISO 8601, NULL is null."
+        ),
+    )
+
+
+VALUE_FIELDS = {
+    "INTEGER": serializers.IntegerField,
+    "BIGINT": serializers.IntegerField,
+    "NUMERIC": serializers.FloatField,
+    "FLOAT": serializers.FloatField,
+    "BOOLEAN": serializers.BooleanField,
+    "DATE": serializers.DateField,
+    "TIMESTAMP WITHOUT TIME ZONE": serializers.DateTimeField,
+    TEXT: serializers.CharField,
+}
+
+
+def record_serializer(name: str, columns: list[tuple[str, str]]) -> type[serializers.Serializer]:
+    """A record class (component ``<name>Record``): one nullable field per (key, API type)."""
+    fields = {key: VALUE_FIELDS[kind](allow_null=True) for key, kind in columns}
+    return type(f"{name}Record", (serializers.Serializer,), fields)
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    meanings = {
+        400: "Malformed HAWK header or query parameter",
+        401: "Missing, unknown or invalid HAWK credentials, bad MAC or payload hash, replayed "
+        "nonce or stale timestamp (with `WWW-Authenticate: Hawk`)",
+        403: "The client's scopes do not include this endpoint",
+        404: "Unknown table, or a schema that is never served",
+        422: "The table has no (whole-number) id column",
+    }
+    return {
+        status: OpenApiResponse(response=ErrorSerializer, description=meanings[status])
+        for status in statuses
+    }
+
+
+ORIENTATION = OpenApiParameter(
+    "orientation",
+    OpenApiTypes.STR,
+    enum=["tabular", "records"],
+    default="tabular",
+    description="The page's shape",
+)
+NEXT_ID = OpenApiParameter(
+    "next-id",
+    OpenApiTypes.INT,
+    description="Serve rows whose id is at least this (taken from a page's `next`)",
+)
+POSTCODE = OpenApiParameter(
+    "postcode",
+    OpenApiTypes.STR,
+    required=True,
+    description="The postcode to look up; spaces and letter case do not matter",
+)
+SCHEMA = OpenApiParameter(
+    "schema",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The dataset's schema, `<organisation>.<dataset>`",
+)
+TABLE = OpenApiParameter(
+    "table", OpenApiTypes.STR, OpenApiParameter.PATH, description="`L0` or `L1`"
+)
