@@ -13,12 +13,22 @@ Storage:
   ``s3_environment``: the DSS_S3_* variables (a dict) that point a service process started
   by a test (``manage.py ...`` in a subprocess) at a fresh bucket on that server.
 
+Subprocesses:
+
+- ``database_url``: the URL of the test database (embedded server or DATABASE_URL's), for a
+  service process that a test starts (``manage.py db_worker``, ``dev.py run``); the test needs
+  ``@pytest.mark.django_db(transaction=True)`` so that the process sees its rows.
+- ``service_environment``: ``os.environ`` without any of the service's own variables, to
+  start such a process from a known configuration.
+
 Users: ``admin_client`` (pytest-django) logs in a superuser.
 """
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -28,6 +38,19 @@ S3_REGION = "eu-west-2"
 S3_ACCESS_KEY = "test-access-key"
 S3_SECRET_KEY = "test-secret-key"
 _bucket_numbers = itertools.count(1)
+# Variables that configure the service (README.md, "Configuration"), by prefix or name.
+SERVICE_VARIABLE_PREFIXES = ("DSS_", "OIDC_", "DATAFLOW_", "SENTRY_", "DJANGO_")
+SERVICE_VARIABLES = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CSRF_TRUSTED_ORIGINS",
+    "SECURE_COOKIES",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -107,3 +130,26 @@ def s3_storage(settings, moto_s3_endpoint: str, s3_bucket: str) -> str:
         },
     }
     return s3_bucket
+
+
+@pytest.fixture
+def database_url(db) -> str:
+    from django.db import connection
+
+    params = connection.settings_dict
+    user = quote(params["USER"] or "", safe="")
+    password = f":{quote(params['PASSWORD'], safe='')}" if params["PASSWORD"] else ""
+    host = params["HOST"] or ""
+    name = quote(params["NAME"], safe="")
+    if host.startswith("/"):  # a Unix socket folder (the embedded server)
+        return f"postgres://{user}{password}@/{name}?host={quote(host, safe='')}"
+    return f"postgres://{user}{password}@{host}:{params['PORT'] or 5432}/{name}"
+
+
+@pytest.fixture
+def service_environment() -> dict[str, str]:
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in SERVICE_VARIABLES and not name.startswith(SERVICE_VARIABLE_PREFIXES)
+    }

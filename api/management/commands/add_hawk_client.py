@@ -17,9 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("--description", required=True, help="who the client is")
 
     def handle(self, *args, client_id, key, scopes, description, **options):
+        client_id = client_id.strip()
         scope_list = [scope.strip() for scope in scopes.split(",") if scope.strip()]
         for name, value in [
-            ("--id", client_id.strip()),
+            ("--id", client_id),
             ("--key", key.strip()),
             ("--scopes", scope_list),
             ("--description", description.strip()),
