@@ -99,6 +99,10 @@ except ValueError:
     ) from None
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise SystemExit("DATABASE_URL must point at PostgreSQL (postgres://...)")
+# The embedded server's URL names its socket folder as a query parameter; keep it in HOST,
+# where Django and code that connects with psycopg from these settings look for it.
+if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"].get("OPTIONS", {}):
+    DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 # A server that does not answer fails the start within seconds instead of hanging.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
 
