@@ -1,0 +1,197 @@
+"""Benchmark of the loading engine against a plain COPY, measured in the same run.
+
+    python bench/ingest.py [--rows 1000000] [--no-scale-check]
+
+Generates a CSV of ``--rows`` rows x 10 columns (text, integer, numeric, date; ~100 MB per
+million rows) under bench/data/, then loads it, each load in its own process:
+
+  (a) baseline: COPY FROM STDIN into a plain table through psycopg;
+  (b) the engine, incremental mode;
+  (c) the engine, snapshot mode;
+
+and prints rows per second, the ratio to (a), and each loading process's peak memory
+(maximum resident set size). The scale check loads a file five times larger with (b) and
+(c) and compares their peak memory. Targets: (b) >= 0.7x, (c) >= 0.35x, peak <= 150 MB and
+within 20% at five times the size.
+
+Database: DATABASE_URL, or postgres://postgres@127.0.0.1:5432/dss_bench (created if missing).
+"""
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pipelines.datasets import Column, Dataset, Mode  # noqa: E402
+from pipelines.loading import load_file  # noqa: E402
+from pipelines.reading import CHUNK_SIZE, iter_chunks  # noqa: E402
+
+DATA_DIR = ROOT / "bench" / "data"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dss_bench"
+COLUMNS = (
+    Column("name", "text"),
+    Column("city", "text"),
+    Column("code", "text"),
+    Column("note", "text"),
+    Column("quantity", "integer"),
+    Column("year", "integer"),
+    Column("price", "numeric"),
+    Column("weight", "numeric"),
+    Column("start_date", "date"),
+    Column("end_date", "date"),
+)
+TARGETS = {"incremental": 0.7, "snapshot": 0.35}
+PEAK_LIMIT_MB = 150
+SCALE_TOLERANCE = 0.2
+
+
+def dataset(mode: Mode) -> Dataset:
+    return Dataset("bench", mode.value, mode, COLUMNS)
+
+
+def generate(path: Path, rows: int) -> None:
+    """Write a deterministic CSV of ``rows`` rows (header included)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(rows)
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    cities = ["London", "Leeds", "Cardiff", "Belfast", "Glasgow", "Bristol", "York"]
+    start = date(2000, 1, 1)
+    partial = path.with_suffix(".partial")
+    with partial.open("w", newline="") as out:
+        out.write(",".join(column.name for column in COLUMNS) + "\n")
+        for number in range(rows):
+            first = start + timedelta(days=rng.randrange(9000))
+            out.write(
+                f"{rng.choice(words)} {rng.choice(words)} {number},"
+                f"{rng.choice(cities)},"
+                f"C{rng.randrange(10**8):08d},"
+                f'"{rng.choice(words)}, {rng.choice(words)} and {rng.choice(words)}",'
+                f"{rng.randrange(100000)},"
+                f"{rng.randrange(1990, 2030)},"
+                f"{rng.randrange(10**7) / 100:.2f},"
+                f"{rng.random() * 1000:.4f},"
+                f"{first.isoformat()},"
+                f"{(first + timedelta(days=rng.randrange(400))).isoformat()}\n"
+            )
+    partial.rename(path)
+
+
+def prepare(url: str) -> None:
+    """Create the database if missing and drop what earlier runs left."""
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    try:
+        psycopg.connect(url).close()
+    except psycopg.OperationalError:
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with psycopg.connect(url, autocommit=True) as conn:
+        for mode in Mode:
+            schema = dataset(mode).schema
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        conn.execute("DROP TABLE IF EXISTS bench_baseline")
+
+
+def work(case: str, path: Path, url: str) -> dict:
+    """Run one load in this process; return its row count and wall time."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        if case == "baseline":
+            rows = _baseline(conn, path)
+        else:
+            definition = dataset(Mode(case))
+            with path.open("rb") as stream:
+                chunks = iter_chunks(stream, definition.file_format)
+                rows = load_file(conn, definition, chunks, datafile=path.name).rows_read
+        return {"rows": rows, "seconds": time.perf_counter() - started}
+
+
+def _baseline(conn: psycopg.Connection, path: Path) -> int:
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
+        for column in COLUMNS
+    )
+    conn.execute(sql.SQL("CREATE TABLE bench_baseline ({})").format(columns))
+    with conn.cursor() as cursor, path.open("rb") as stream:
+        with cursor.copy("COPY bench_baseline FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+            while chunk := stream.read(CHUNK_SIZE):
+                copy.write(chunk)
+        return cursor.rowcount
+
+
+def measure(case: str, path: Path, url: str) -> dict:
+    """Run ``case`` in a child process; add its peak resident memory in MB."""
+    prepare(url)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--worker", case, "--file", str(path)],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "DATABASE_URL": url},
+    )
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{case} load failed (status {status})")
+    result = json.loads(output)
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--no-scale-check", action="store_true")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
+    if arguments.worker:
+        print(json.dumps(work(arguments.worker, Path(arguments.file), url)))
+        return
+
+    path = DATA_DIR / f"bench_{arguments.rows}.csv"
+    generate(path, arguments.rows)
+    size_mb = path.stat().st_size / 1e6
+    print(f"file: {path.name}, {arguments.rows:,} rows x {len(COLUMNS)} columns, {size_mb:.0f} MB")
+    results = {case: measure(case, path, url) for case in ("baseline", "incremental", "snapshot")}
+    baseline_rate = results["baseline"]["rows"] / results["baseline"]["seconds"]
+    print(f"{'load':<24}{'seconds':>9}{'rows/s':>12}{'ratio':>8}{'target':>8}{'peak MB':>9}")
+    for case, result in results.items():
+        rate = result["rows"] / result["seconds"]
+        target = TARGETS.get(case)
+        print(
+            f"{case:<24}{result['seconds']:>9.2f}{rate:>12,.0f}{rate / baseline_rate:>8.2f}"
+            f"{(f'>={target}' if target else ''):>8}{result['peak_mb']:>9.1f}"
+        )
+    if arguments.no_scale_check:
+        return
+    large_rows = arguments.rows * 5
+    large = DATA_DIR / f"bench_{large_rows}.csv"
+    generate(large, large_rows)
+    print(f"scale check: {large.name}, {large.stat().st_size / 1e6:.0f} MB")
+    for case in ("incremental", "snapshot"):
+        result = measure(case, large, url)
+        growth = result["peak_mb"] / results[case]["peak_mb"] - 1
+        verdict = (
+            "ok" if growth <= SCALE_TOLERANCE and result["peak_mb"] <= PEAK_LIMIT_MB else "MISSED"
+        )
+        print(
+            f"{case:<12} 5x: {result['peak_mb']:.1f} MB peak vs {results[case]['peak_mb']:.1f} MB "
+            f"({growth:+.0%}, limit +{SCALE_TOLERANCE:.0%}) {verdict}; "
+            f"{result['rows'] / result['seconds']:,.0f} rows/s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Dataset definitions: what a dataset's L0/L1 tables hold and how its files are parsed.
+
+A definition is plain data. The loader (``pipelines.loading``) turns it into tables and SQL;
+every name in it reaches SQL only through ``psycopg.sql.Identifier``. SQL *expressions* (the
+L1 column expressions) are code written in the catalogue, never input from a file or request.
+"""
+
+import codecs
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+# The column types a dataset may declare: the ones the API reports and data-flow maps.
+COLUMN_TYPES = frozenset(
+    {
+        "text",
+        "integer",
+        "bigint",
+        "numeric",
+        "double precision",
+        "boolean",
+        "date",
+        "timestamp",
+    }
+)
+
+# Columns the loader adds itself; a data column may not take these names.
+HELPER_COLUMNS = frozenset(
+    {"id", "datafile_created", "datafile_updated", "data_hash", "data_source_row_id"}
+)
+
+# Python codec name -> PostgreSQL client encoding. Encodings missing here (mac-roman, ...) are
+# transcoded to UTF-8 in Python while streaming; these are converted by PostgreSQL, faster.
+POSTGRES_ENCODINGS = {
+    "utf-8": "UTF8",
+    "cp1252": "WIN1252",
+    "cp1250": "WIN1250",
+    "cp1251": "WIN1251",
+    "iso8859-1": "LATIN1",
+    "latin-1": "LATIN1",
+    "iso8859-15": "LATIN9",
+    "ascii": "SQL_ASCII",
+}
+
+
+class Mode(enum.StrEnum):
+    SNAPSHOT = "snapshot"
+    INCREMENTAL = "incremental"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A data column of L0: its name and PostgreSQL type (one of ``COLUMN_TYPES``)."""
+
+    name: str
+    type: str = "text"
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 63:
+            raise ValueError(f"column name {self.name!r} must have 1 to 63 characters")
+        if self.name in HELPER_COLUMNS:
+            raise ValueError(f"column name {self.name!r} is reserved for the loader")
+        if self.type not in COLUMN_TYPES:
+            raise ValueError(f"column {self.name!r}: type {self.type!r} is not one of the types")
+
+
+@dataclass(frozen=True)
+class L1Column(Column):
+    """A column of L1, built by ``expression`` (SQL over L0's columns) or copied by name.
+
+    An expression may use the placeholders ``%(datafile)s`` (the datafile name) and
+    ``%(member)s`` (the zip member's name, or the stored file's when not zipped); a literal
+    percent sign is written ``%%``.
+    """
+
+    expression: str | None = None
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """How a file is parsed; PostgreSQL's COPY does the parsing.
+
+    ``force_null`` names the columns whose quoted empty value ``""`` loads as NULL (``True``:
+    every column); an unquoted empty value is NULL always. ``member_pattern`` picks the zip
+    member to load (first match, searched with ``re.search``); without it the first member
+    that is not a known junk file. A picked member that is itself a zip is opened in turn.
+    """
+
+    delimiter: str = ","
+    quote: str = '"'
+    encoding: str = "utf-8"
+    header: bool = True
+    force_null: bool | tuple[str, ...] = False
+    member_pattern: str | None = None
+    no_member_message: str = "No file to load found in the zip file."
+
+    def __post_init__(self) -> None:
+        if len(self.delimiter) != 1 or len(self.quote) != 1:
+            raise ValueError("delimiter and quote must be single characters")
+        if self.delimiter == self.quote:
+            raise ValueError("delimiter and quote must differ")
+        codecs.lookup(self.encoding)
+        if self.member_pattern:
+            re.compile(self.member_pattern)
+
+    @property
+    def codec(self) -> str:
+        return codecs.lookup(self.encoding).name
+
+    @property
+    def postgres_encoding(self) -> str | None:
+        """The encoding name for COPY, or None when Python must transcode to UTF-8."""
+        return POSTGRES_ENCODINGS.get(self.codec)
+
+
+@dataclass(frozen=True)
+class L1Context:
+    """What a custom L1 query builder gets: the tables and which L0 rows are new."""
+
+    l0: sql.Composable
+    l1: sql.Composable
+    new_rows: sql.Composable  # a condition over L0 selecting the rows this file created
+
+
+# A custom L1 step: returns ``INSERT INTO <l1> ... SELECT ... FROM <l0> WHERE <new_rows>``.
+L1Builder = Callable[["Dataset", L1Context], sql.Composable]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset: schema ``"<organisation>.<name>"`` with table L0 and optionally L1.
+
+    ``hash_columns`` (snapshot only) default to every data column. ``l1_builder`` replaces
+    the default L1 step (one expression per column) for sources that reshape rows.
+    ``l1_unique_source_row`` adds ``UNIQUE(data_source_row_id)`` to a snapshot L1.
+    ``l1_indexes`` are L1 columns to index.
+    """
+
+    organisation: str
+    name: str
+    mode: Mode
+    columns: tuple[Column, ...]
+    file_format: FileFormat = field(default_factory=FileFormat)
+    l1_columns: tuple[L1Column, ...] = ()
+    hash_columns: tuple[str, ...] = ()
+    delete_previous: bool = False
+    l1_builder: L1Builder | None = None
+    l1_unique_source_row: bool = True
+    l1_indexes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for part in (self.organisation, self.name):
+            if not re.fullmatch(r"[a-z0-9_]+", part):
+                raise ValueError(f"{part!r}: organisation and dataset use [a-z0-9_] only")
+        names = [column.name for column in self.columns]
+        if not names:
+            raise ValueError(f"{self.schema}: a dataset needs at least one column")
+        _check_unique(self.schema, "L0", names)
+        _check_unique(self.schema, "L1", [column.name for column in self.l1_columns])
+        unknown = set(self.hash_columns) - set(names)
+        if unknown:
+            raise ValueError(f"{self.schema}: hash columns {sorted(unknown)} are not columns")
+        forced = self.file_format.force_null
+        if isinstance(forced, tuple) and set(forced) - set(names):
+            raise ValueError(f"{self.schema}: force_null names unknown columns")
+        if self.l1_builder is None:
+            for column in self.l1_columns:
+                if column.expression is None and column.name not in names:
+                    raise ValueError(
+                        f"{self.schema}: L1 column {column.name!r} has no expression "
+                        "and no L0 column of that name"
+                    )
+
+    @property
+    def schema(self) -> str:
+        return f"{self.organisation}.{self.name}"
+
+    @property
+    def has_l1(self) -> bool:
+        return bool(self.l1_columns)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    @property
+    def hashed_column_names(self) -> tuple[str, ...]:
+        return self.hash_columns or self.column_names
+
+    @property
+    def force_null_columns(self) -> tuple[str, ...]:
+        forced = self.file_format.force_null
+        if forced is True:
+            return self.column_names
+        return forced or ()
+
+    @property
+    def served_table(self) -> str:
+        """The table data-flow copies: L1 where there is one, else L0."""
+        return "L1" if self.has_l1 else "L0"
+
+
+def _check_unique(schema: str, table: str, names: list[str]) -> None:
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{schema}: {table} repeats columns {duplicates}")

@@ -1,0 +1,367 @@
+"""The loader: one file into a dataset's L0/L1 tables, in one transaction.
+
+Semantics (see the design's "Dataset tables"):
+
+- incremental: the file's rows are appended to L0 (``datafile_created`` = the datafile), and
+  each new L0 row gets its L1 row (``data_source_row_id`` = the L0 ``id``);
+- snapshot: rows are identified by ``data_hash``, the md5 of ``ROW(<hash columns>)::text``
+  over the typed values. A row not yet in L0 is inserted (created = updated = the datafile),
+  a row already there only gets ``datafile_updated``; duplicates within the file collapse.
+  L1 receives the rows this file created. With ``delete_previous``, rows absent from the file
+  are deleted (not on a rebuild);
+- rebuild (``--force``, uploads): new tables are filled under temporary names and swapped in
+  by rename at the end, so readers never see an empty table.
+
+Concurrency: a transaction-level advisory lock per dataset serialises loads; a second load
+of the same dataset waits for the first to commit. Readers keep reading the old rows until
+the load commits (MVCC), and then see all of the new ones.
+
+Failures roll the whole transaction back; the error is re-raised as ``LoadError`` naming the
+datafile, line, column and value that PostgreSQL's COPY reported.
+"""
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from pipelines.datasets import Dataset, L1Context, Mode
+from pipelines.locking import lock_dataset_for_transaction
+
+logger = logging.getLogger(__name__)
+
+STAGE_TABLE = "dss_stage"
+REBUILD_SUFFIX = ".new"
+# The session setting that L0's datafile_created column takes its default from, so that COPY
+# can write straight into L0 without naming the datafile on every row.
+DATAFILE_SETTING = "dss.datafile"
+
+
+class LoadError(Exception):
+    """A file could not be loaded; the message says where and why, for a person to act on."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    rows_read: int
+    l0_rows_added: int
+    l1_rows_added: int
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The L0/L1 tables that a load writes to (their final names, or the rebuild names)."""
+
+    schema: str
+    l0_name: str = "L0"
+    l1_name: str = "L1"
+
+    @property
+    def l0(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.l0_name)
+
+    @property
+    def l1(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.l1_name)
+
+
+def load_file(
+    conn: psycopg.Connection,
+    dataset: Dataset,
+    chunks: Iterable[bytes],
+    *,
+    datafile: str,
+    member: str | None = None,
+    rebuild: bool = False,
+) -> LoadResult:
+    """Load one file's bytes (``chunks``, e.g. from ``reading.iter_chunks``) into ``dataset``.
+
+    ``datafile`` is recorded in ``datafile_created``/``datafile_updated``. ``rebuild`` drops
+    the dataset's tables and replaces them by this file's data. Runs in one transaction (a
+    savepoint when the caller has one open); raises ``LoadError`` and changes nothing on
+    failure.
+    """
+    try:
+        with conn.transaction():
+            lock_dataset_for_transaction(conn, dataset.schema)
+            return _load(conn, dataset, chunks, datafile, member or datafile, rebuild)
+    except psycopg.Error as error:
+        raise LoadError(describe_error(error, datafile)) from error
+
+
+def _load(
+    conn: psycopg.Connection,
+    dataset: Dataset,
+    chunks: Iterable[bytes],
+    datafile: str,
+    member: str,
+    rebuild: bool,
+) -> LoadResult:
+    final = Tables(dataset.schema)
+    tables = (
+        Tables(dataset.schema, "L0" + REBUILD_SUFFIX, "L1" + REBUILD_SUFFIX) if rebuild else final
+    )
+    params = {"datafile": datafile, "member": member}
+    with conn.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dataset.schema))
+        )
+        create_tables(cursor, dataset, tables)
+        cursor.execute("SELECT set_config(%s, %s, true)", (DATAFILE_SETTING, datafile))
+        cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(tables.l0))
+        previous_max_id = cursor.fetchone()[0]
+        if dataset.mode is Mode.INCREMENTAL:
+            rows_read = _copy(cursor, dataset, tables.l0, chunks)
+        else:
+            rows_read = _load_snapshot_l0(cursor, dataset, tables, chunks, params, previous_max_id)
+        new_rows = sql.SQL("id > {}").format(sql.Literal(previous_max_id))
+        cursor.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(tables.l0, new_rows))
+        l0_added = cursor.fetchone()[0]
+        if dataset.mode is Mode.SNAPSHOT and dataset.delete_previous and not rebuild:
+            _delete_previous(cursor, dataset, tables, params)
+        l1_added = 0
+        if dataset.has_l1:
+            cursor.execute(_l1_insert(dataset, tables, new_rows), params)
+            l1_added = cursor.rowcount
+        if rebuild:
+            swap_tables(cursor, dataset, tables, final)
+    logger.info(
+        "%s: loaded %s (%d rows read, %d L0 rows added, %d L1 rows added)",
+        dataset.schema,
+        datafile,
+        rows_read,
+        l0_added,
+        l1_added,
+    )
+    return LoadResult(rows_read=rows_read, l0_rows_added=l0_added, l1_rows_added=l1_added)
+
+
+def create_tables(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
+    """Create the dataset's tables under ``tables``' names unless they exist."""
+    data_columns = [
+        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
+        for column in dataset.columns
+    ]
+    helper_columns = [
+        sql.SQL("id serial PRIMARY KEY"),
+        sql.SQL("datafile_created text DEFAULT current_setting({}, true)").format(
+            sql.Literal(DATAFILE_SETTING)
+        ),
+    ]
+    if dataset.mode is Mode.SNAPSHOT:
+        # Collation "C": the hashes are hex digits, compared bytewise (faster index upkeep).
+        helper_columns += [
+            sql.SQL("datafile_updated text"),
+            sql.SQL('data_hash text COLLATE "C" UNIQUE'),
+        ]
+    cursor.execute(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+            tables.l0, sql.SQL(", ").join(helper_columns + data_columns)
+        )
+    )
+    if not dataset.has_l1:
+        return
+    unique = dataset.mode is Mode.SNAPSHOT and dataset.l1_unique_source_row
+    l1_columns = [
+        sql.SQL("id serial PRIMARY KEY"),
+        sql.SQL("data_source_row_id integer UNIQUE" if unique else "data_source_row_id integer"),
+    ] + [
+        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
+        for column in dataset.l1_columns
+    ]
+    cursor.execute(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+            tables.l1, sql.SQL(", ").join(l1_columns)
+        )
+    )
+    for column in dataset.l1_indexes:
+        cursor.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                sql.Identifier(f"{tables.l1_name}_{column}_idx"),
+                tables.l1,
+                sql.Identifier(column),
+            )
+        )
+
+
+def _copy(
+    cursor: psycopg.Cursor, dataset: Dataset, table: sql.Composable, chunks: Iterable[bytes]
+) -> int:
+    """COPY the file into ``table``'s data columns; return the number of rows."""
+    file_format = dataset.file_format
+    options = [
+        sql.SQL("FORMAT csv"),
+        sql.SQL("HEADER {}").format(sql.SQL("true" if file_format.header else "false")),
+        sql.SQL("DELIMITER {}").format(sql.Literal(file_format.delimiter)),
+        sql.SQL("QUOTE {}").format(sql.Literal(file_format.quote)),
+        sql.SQL("ENCODING {}").format(sql.Literal(file_format.postgres_encoding or "UTF8")),
+    ]
+    if dataset.force_null_columns:
+        options.append(
+            sql.SQL("FORCE_NULL ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, dataset.force_null_columns))
+            )
+        )
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+        table,
+        sql.SQL(", ").join(map(sql.Identifier, dataset.column_names)),
+        sql.SQL(", ").join(options),
+    )
+    with cursor.copy(statement) as copy:
+        for chunk in chunks:
+            copy.write(chunk)
+    return cursor.rowcount
+
+
+def _load_snapshot_l0(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    tables: Tables,
+    chunks: Iterable[bytes],
+    params: dict[str, str],
+    previous_max_id: int,
+) -> int:
+    stage = sql.Identifier(STAGE_TABLE)
+    cursor.execute(
+        sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
+            stage,
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
+                for column in dataset.columns
+            ),
+        )
+    )
+    rows_read = _copy(cursor, dataset, stage, chunks)
+    columns = sql.SQL(", ").join(map(sql.Identifier, dataset.column_names))
+    row_hash = sql.SQL("md5(ROW({})::text)").format(
+        sql.SQL(", ").join(map(sql.Identifier, dataset.hashed_column_names))
+    )
+    if previous_max_id:
+        # Rows already present stay as they are (same id, same datafile_created); they only
+        # learn that this file has them too.
+        cursor.execute(
+            sql.SQL(
+                "UPDATE {l0} SET datafile_updated = %(datafile)s "
+                "FROM (SELECT DISTINCT {row_hash} AS dss_hash FROM {stage}) AS s "
+                "WHERE {l0}.data_hash = s.dss_hash"
+            ).format(l0=tables.l0, row_hash=row_hash, stage=stage),
+            params,
+        )
+    # New rows; a row repeated within the file conflicts with its first copy and is skipped.
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {l0} (datafile_created, datafile_updated, data_hash, {columns}) "
+            "SELECT %(datafile)s, %(datafile)s, {row_hash}, {columns} FROM {stage} "
+            "ON CONFLICT (data_hash) DO NOTHING"
+        ).format(l0=tables.l0, columns=columns, row_hash=row_hash, stage=stage),
+        params,
+    )
+    cursor.execute(sql.SQL("DROP TABLE {}").format(stage))
+    return rows_read
+
+
+def _delete_previous(
+    cursor: psycopg.Cursor, dataset: Dataset, tables: Tables, params: dict[str, str]
+) -> None:
+    absent = sql.SQL("datafile_updated IS DISTINCT FROM %(datafile)s")
+    if dataset.has_l1:
+        cursor.execute(
+            sql.SQL(
+                "DELETE FROM {l1} WHERE data_source_row_id IN (SELECT id FROM {l0} WHERE {absent})"
+            ).format(l1=tables.l1, l0=tables.l0, absent=absent),
+            params,
+        )
+    cursor.execute(sql.SQL("DELETE FROM {} WHERE {}").format(tables.l0, absent), params)
+
+
+def _l1_insert(dataset: Dataset, tables: Tables, new_rows: sql.Composable) -> sql.Composable:
+    context = L1Context(l0=tables.l0, l1=tables.l1, new_rows=new_rows)
+    if dataset.l1_builder is not None:
+        return dataset.l1_builder(dataset, context)
+    expressions = [
+        sql.SQL(column.expression) if column.expression else sql.Identifier(column.name)
+        for column in dataset.l1_columns
+    ]
+    conflict = sql.SQL("")
+    if dataset.mode is Mode.SNAPSHOT and dataset.l1_unique_source_row:
+        conflict = sql.SQL(" ON CONFLICT (data_source_row_id) DO NOTHING")
+    return sql.SQL(
+        "INSERT INTO {l1} (data_source_row_id, {names}) SELECT id, {expressions} "
+        "FROM {l0} WHERE {new_rows}{conflict}"
+    ).format(
+        l1=context.l1,
+        names=sql.SQL(", ").join(sql.Identifier(column.name) for column in dataset.l1_columns),
+        expressions=sql.SQL(", ").join(expressions),
+        l0=context.l0,
+        new_rows=new_rows,
+        conflict=conflict,
+    )
+
+
+def swap_tables(cursor: psycopg.Cursor, dataset: Dataset, new: Tables, final: Tables) -> None:
+    """Replace ``final``'s tables by ``new``'s: drop, rename, and rename indexes/sequences."""
+    pairs = [(new.l0_name, final.l0_name)]
+    if dataset.has_l1:
+        pairs.append((new.l1_name, final.l1_name))
+    for new_name, final_name in pairs:
+        cursor.execute(
+            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(dataset.schema, final_name))
+        )
+        cursor.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(dataset.schema, new_name), sql.Identifier(final_name)
+            )
+        )
+        _rename_dependents(cursor, dataset.schema, new_name, final_name)
+
+
+def _rename_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) -> None:
+    """Rename the indexes and sequences named after table ``old`` to be named after ``new``.
+
+    PostgreSQL names them ``<table>_pkey``, ``<table>_id_seq``, ...; a later rebuild creates
+    the same names again, so they must follow the table.
+    """
+    cursor.execute(
+        "SELECT c.relname, c.relkind FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind IN ('i', 'S') AND starts_with(c.relname, %s)",
+        (schema, old + "_"),
+    )
+    for relname, relkind in cursor.fetchall():
+        kind = sql.SQL("INDEX" if relkind == "i" else "SEQUENCE")
+        cursor.execute(
+            sql.SQL("ALTER {} {} RENAME TO {}").format(
+                kind, sql.Identifier(schema, relname), sql.Identifier(new + relname[len(old) :])
+            )
+        )
+
+
+_COPY_CONTEXT = re.compile(
+    r"^COPY .+?, line (?P<line>\d+)(?:, column (?P<column>.+?): (?P<value>.*)|: (?P<text>.*))?$"
+)
+_MAX_QUOTED = 200
+
+
+def describe_error(error: psycopg.Error, datafile: str) -> str:
+    """A message naming the datafile, and for COPY errors the line, column and value."""
+    diag = error.diag
+    primary = diag.message_primary or str(error).strip()
+    context = (diag.context or "").splitlines()
+    match = _COPY_CONTEXT.match(context[0]) if context else None
+    if match is None:
+        return f"{datafile}: {primary}"
+    where = f"line {match['line']}"
+    if match["column"]:
+        value = match["value"]
+        value = "empty (NULL)" if value == "null input" else _truncate(value)
+        where += f", column {match['column']}, value {value}"
+    elif match["text"]:
+        where += f" ({_truncate(match['text'])})"
+    return f"{datafile}: {where}: {primary}"
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_QUOTED else text[:_MAX_QUOTED] + "…"
