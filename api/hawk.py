@@ -9,6 +9,7 @@ refused by any server process.
 
 import hashlib
 import logging
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.cache import cache
@@ -60,30 +61,61 @@ def authenticate(request: HttpRequest) -> tuple[HawkClient, Receiver]:
     """
     header = request.META["HTTP_AUTHORIZATION"]
     check_well_formed(header)
-    clients: list[HawkClient] = []
+    clients: dict[str, HawkClient | None] = {}
 
     def credentials(client_id: str) -> dict:
-        client = HawkClient.objects.filter(id=client_id).first()
+        if client_id not in clients:
+            clients[client_id] = HawkClient.objects.filter(id=client_id).first()
+        client = clients[client_id]
         if client is None:
             raise LookupError(client_id)
-        clients.append(client)
         return {"id": client.id, "key": client.key, "algorithm": ALGORITHM}
 
-    try:
-        receiver = Receiver(
-            credentials,
-            header,
-            request.build_absolute_uri(),
-            request.method,
-            content=request.body,
-            content_type=request.META.get("CONTENT_TYPE", ""),
-            seen_nonce=seen_nonce,
-            timestamp_skew_in_seconds=settings.HAWK_SKEW_SECONDS,
-        )
-    except HawkFail as error:
-        logger.warning("HAWK authentication refused: %s", error)
-        raise rejection(error) from None
-    return clients[0], receiver
+    urls = signable_urls(request)
+    for url in urls:
+        try:
+            receiver = Receiver(
+                credentials,
+                header,
+                url,
+                request.method,
+                content=request.body,
+                content_type=request.META.get("CONTENT_TYPE", ""),
+                seen_nonce=seen_nonce,
+                timestamp_skew_in_seconds=settings.HAWK_SKEW_SECONDS,
+            )
+        except MacMismatch as error:
+            # The nonce is only remembered once the MAC matches, so trying the next
+            # spelling of the URL is safe.
+            if url is urls[-1]:
+                logger.warning("HAWK authentication refused: %s", error)
+                raise rejection(error) from None
+        except HawkFail as error:
+            logger.warning("HAWK authentication refused: %s", error)
+            raise rejection(error) from None
+        else:
+            return next(client for client in clients.values() if client), receiver
+    raise AssertionError("unreachable: signable_urls is never empty")
+
+
+def signable_urls(request: HttpRequest) -> list[str]:
+    """The spellings of the request's absolute URL that a client may have signed.
+
+    The MAC covers the URL as the client wrote it, but WSGI servers hand Django the path
+    percent-decoded. The raw request line, when the server passes it on (gunicorn does), is
+    exact; otherwise the path is re-encoded as Django encodes it (which is how ``next`` links
+    are written) and with every reserved character encoded.
+    """
+    origin = f"{request.scheme}://{request.get_host()}"
+    query = request.META.get("QUERY_STRING", "")
+    urls = []
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI") or ""
+    if raw.startswith("/"):
+        urls.append(f"{origin}{raw}")
+    urls.append(request.build_absolute_uri())
+    encoded = quote(request.path, safe="/")
+    urls.append(f"{origin}{encoded}?{query}" if query else f"{origin}{encoded}")
+    return list(dict.fromkeys(urls))
 
 
 def check_well_formed(header: str) -> None:

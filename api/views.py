@@ -1,6 +1,7 @@
 """The HAWK-authenticated endpoints: table structure, table data and the dataset endpoints."""
 
 import logging
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import orjson
@@ -83,16 +84,32 @@ def id_checked(table: Table) -> Table:
     return table
 
 
+@dataclass(frozen=True)
+class PageQuery:
+    """What a page request asks for: its orientation and the id to start from."""
+
+    orientation: str
+    start_id: int | None
+
+    @classmethod
+    def of(cls, request: Request) -> "PageQuery":
+        """The request's page query; 400 when a parameter is not understood."""
+        return cls(orientation=orientation_of(request), start_id=start_id_of(request))
+
+
 def page_response(
-    request: Request, table: Table, columns: list[Column], headers: list[str], include_id: bool
+    request: Request,
+    query: PageQuery,
+    table: Table,
+    columns: list[Column],
+    headers: list[str],
+    include_id: bool,
 ) -> HttpResponse:
-    """A page of ``columns`` (after the id when ``include_id``) as the request asks."""
-    orientation = orientation_of(request)
-    start_id = start_id_of(request)
-    page = pages.read_page(table, columns, start_id, settings.PAGINATION_SIZE)
+    """A page of ``columns`` (after the id when ``include_id``) as ``query`` asks."""
+    page = pages.read_page(table, columns, query.start_id, settings.PAGINATION_SIZE)
     rows = page.rows if include_id else pages.without_id(page.rows)
-    url = next_url(request, orientation, page.next_id)
-    encode = pages.tabular if orientation == TABULAR else pages.records
+    url = next_url(request, query.orientation, page.next_id)
+    encode = pages.tabular if query.orientation == TABULAR else pages.records
     return json_response(encode(headers, rows, url))
 
 
@@ -141,13 +158,14 @@ class TableDataView(HawkView):
         },
     )
     def get(self, request: Request, schema: str, table: str) -> HttpResponse:
+        query = PageQuery.of(request)
         found = find_table(schema, table)
         if found is None:
             raise table_not_found(schema, table)
         found = id_checked(found)
         columns = [column for column in found.columns if column.name != "id"]
         headers = ["id", *(column.name for column in columns)]
-        return page_response(request, found, columns, headers, include_id=True)
+        return page_response(request, query, found, columns, headers, include_id=True)
 
 
 def dataset_table(schema_name: str, table_name: str, names: list[str]) -> tuple[Table, list]:
@@ -172,9 +190,10 @@ class DatasetView(HawkView):
     endpoint: DatasetEndpoint
 
     def get(self, request: Request) -> HttpResponse:
+        query = PageQuery.of(request)
         endpoint = self.endpoint
         table, columns = dataset_table(endpoint.schema, endpoint.table, endpoint.column_names)
-        return page_response(request, table, columns, endpoint.headers, endpoint.include_id)
+        return page_response(request, query, table, columns, endpoint.headers, endpoint.include_id)
 
 
 def fresh_get(view: type[HawkView]):

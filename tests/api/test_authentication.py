@@ -1,0 +1,232 @@
+"""HAWK authentication, scopes and the error answers, through Django's test client."""
+
+import time
+
+import pytest
+from mohawk.exc import MisComputedContentHash
+
+from tests.api.builders import make_client, sign
+
+HOST = "http://testserver"
+STRUCTURE = "/api/v1/table-structure/acme.things/L0"
+
+
+@pytest.fixture
+def things(tables) -> str:
+    tables.create("acme.things", "L0", {"name": "text"}, [("a",), ("b",)])
+    return STRUCTURE
+
+
+def send(client, path, signed, **extra):
+    return client.get(path, headers=signed.headers, **extra)
+
+
+def assert_refused(response, status: int, words: str) -> None:
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert words in response.json()["error"]
+    assert not response.has_header("Server-Authorization")
+
+
+def test_a_request_signed_like_data_flow_is_answered_and_the_answer_is_signed(client, things):
+    caller = make_client()
+    signed = sign(caller, f"{HOST}{things}")
+    response = send(client, things, signed)
+    assert response.status_code == 200
+    assert signed.verifies(
+        response.content, response["Content-Type"], response["Server-Authorization"]
+    )
+
+
+def test_a_tampered_answer_does_not_verify(client, things):
+    signed = sign(make_client(), f"{HOST}{things}")
+    response = send(client, things, signed)
+    with pytest.raises(MisComputedContentHash):
+        signed.verifies(
+            response.content + b" ", response["Content-Type"], response["Server-Authorization"]
+        )
+
+
+def test_a_request_without_authorization_is_refused_with_a_hawk_challenge(client, things):
+    response = client.get(things)
+    assert_refused(response, 401, "credentials were not provided")
+    assert response["WWW-Authenticate"] == "Hawk"
+
+
+def test_another_authorization_scheme_counts_as_no_credentials(client, things):
+    response = client.get(things, headers={"Authorization": "Bearer abc"})
+    assert_refused(response, 401, "credentials were not provided")
+    assert response["WWW-Authenticate"] == "Hawk"
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        ('Hawk id="a", ts="1", nonce="n", mac="m", color="red"', "Unknown Hawk key"),
+        ('Hawk id="a", ts="1", nonce="n"', "missing mac"),
+        ('Hawk id="a" ts="1"', "Couldn't parse"),
+        ('Hawk id="a", ts="soon", nonce="n", mac="m"', "ts is not a whole number"),
+        ("Hawk", "Malformed HAWK Authorization header"),
+        ('Hawk id="a", id="b", ts="1", nonce="n", mac="m"', "Duplicate key"),
+    ],
+)
+def test_a_malformed_hawk_header_answers_400_naming_the_fault(client, things, header, words):
+    response = client.get(things, headers={"Authorization": header})
+    assert_refused(response, 400, words)
+
+
+def test_an_unknown_hawk_id_answers_401(client, things, db):
+    stranger = make_client()
+    signed = sign(stranger, f"{HOST}{things}")
+    stranger.delete()
+    response = send(client, things, signed)
+    assert_refused(response, 401, "Unknown HAWK id")
+    assert response["WWW-Authenticate"] == "Hawk"
+
+
+def test_a_wrong_key_answers_401(client, things):
+    caller = make_client()
+    caller.key = "not-the-key-that-is-stored-here"
+    response = send(client, things, sign(caller, f"{HOST}{things}"))
+    assert_refused(response, 401, "MAC does not match")
+
+
+def test_a_signature_for_another_url_answers_401(client, things):
+    signed = sign(make_client(), f"{HOST}/api/v1/table-structure/acme.things/L1")
+    assert_refused(send(client, things, signed), 401, "MAC does not match")
+
+
+def test_a_signature_for_another_host_answers_401(client, things):
+    signed = sign(make_client(), f"http://elsewhere.example{things}")
+    assert_refused(send(client, things, signed), 401, "MAC does not match")
+
+
+def test_a_body_that_does_not_match_its_signed_hash_answers_401(client, things):
+    signed = sign(make_client(), f"{HOST}{things}", content="{}", content_type="application/json")
+    response = client.generic(
+        "GET", things, data='{"x": 1}', content_type="application/json", headers=signed.headers
+    )
+    assert_refused(response, 401, "payload hash does not match")
+
+
+def test_a_body_that_matches_its_signed_hash_is_accepted(client, things):
+    body = '{"x": 1}'
+    signed = sign(make_client(), f"{HOST}{things}", content=body, content_type="application/json")
+    response = client.generic(
+        "GET", things, data=body, content_type="application/json", headers=signed.headers
+    )
+    assert response.status_code == 200
+
+
+def test_a_replayed_request_answers_401(client, things):
+    signed = sign(make_client(), f"{HOST}{things}")
+    assert send(client, things, signed).status_code == 200
+    assert_refused(send(client, things, signed), 401, "nonce has already been used")
+
+
+def test_the_same_nonce_from_two_clients_is_not_a_replay(client, things):
+    first = sign(make_client(), f"{HOST}{things}", nonce="shared-nonce")
+    second = sign(make_client(), f"{HOST}{things}", nonce="shared-nonce")
+    assert send(client, things, first).status_code == 200
+    assert send(client, things, second).status_code == 200
+
+
+def test_a_stale_timestamp_answers_401_with_the_server_time(client, things):
+    signed = sign(make_client(), f"{HOST}{things}", _timestamp=int(time.time()) - 3600)
+    response = send(client, things, signed)
+    assert_refused(response, 401, "more than 60 seconds away")
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith("Hawk ts=")
+    assert 'tsm="' in challenge
+
+
+def test_a_timestamp_in_the_future_beyond_the_skew_answers_401(client, things):
+    signed = sign(make_client(), f"{HOST}{things}", _timestamp=int(time.time()) + 120)
+    assert_refused(send(client, things, signed), 401, "seconds away")
+
+
+def test_the_skew_setting_widens_the_accepted_window(client, things, settings):
+    settings.HAWK_SKEW_SECONDS = 600
+    signed = sign(make_client(), f"{HOST}{things}", _timestamp=int(time.time()) - 300)
+    assert send(client, things, signed).status_code == 200
+
+
+def test_the_skew_setting_narrows_the_accepted_window(client, things, settings):
+    settings.HAWK_SKEW_SECONDS = 5
+    signed = sign(make_client(), f"{HOST}{things}", _timestamp=int(time.time()) - 30)
+    assert_refused(send(client, things, signed), 401, "more than 5 seconds away")
+
+
+def test_a_client_without_the_endpoint_scope_gets_a_signed_403(client, things):
+    caller = make_client(scopes=["table_data", "list_dit_baci"])
+    signed = sign(caller, f"{HOST}{things}")
+    response = send(client, things, signed)
+    assert response.status_code == 403
+    assert response.json() == {"error": "This client's scopes do not include table_structure"}
+    assert signed.verifies(
+        response.content, response["Content-Type"], response["Server-Authorization"]
+    )
+
+
+@pytest.mark.parametrize("scopes", [["table_structure"], ["*"], ["list_dit_baci", "*"]])
+def test_a_client_with_the_scope_or_a_star_is_served(client, things, scopes):
+    response = send(client, things, sign(make_client(scopes=scopes), f"{HOST}{things}"))
+    assert response.status_code == 200
+
+
+def test_a_client_with_no_scopes_is_refused(client, things):
+    response = send(client, things, sign(make_client(scopes=[]), f"{HOST}{things}"))
+    assert response.status_code == 403
+
+
+def test_errors_after_authentication_are_signed(client, tables):
+    tables.create("acme.things", "flat", {"name": "text"}, [("a",)], with_id=False)
+    caller = make_client()
+    for path, status in [
+        ("/api/v1/table-data/acme.things/missing", 404),
+        ("/api/v1/table-data/acme.things/flat", 422),
+        ("/api/v1/table-data/acme.things/flat?orientation=sideways", 400),
+    ]:
+        signed = sign(caller, f"{HOST}{path}")
+        response = send(client, path, signed)
+        assert response.status_code == status
+        assert "error" in response.json()
+        assert signed.verifies(
+            response.content, response["Content-Type"], response["Server-Authorization"]
+        )
+
+
+def test_behind_a_trusted_proxy_the_public_url_is_signed_and_linked(client, tables, settings):
+    settings.USE_X_FORWARDED_HOST = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLOWED_HOSTS = ["data.example.org"]
+    settings.PAGINATION_SIZE = 1
+    tables.create("acme.things", "L0", {"name": "text"}, [("a",), ("b",)])
+    path = "/api/v1/table-data/acme.things/L0?orientation=records"
+    signed = sign(make_client(), f"https://data.example.org{path}")
+    response = client.get(
+        path,
+        headers={
+            **signed.headers,
+            "X-Forwarded-Host": "data.example.org",
+            "X-Forwarded-Proto": "https",
+        },
+    )
+    assert response.status_code == 200
+    assert response.json()["next"] == (
+        "https://data.example.org/api/v1/table-data/acme.things/L0?orientation=records&next-id=2"
+    )
+
+
+def test_forwarded_headers_are_ignored_unless_trusted(client, things, settings):
+    settings.ALLOWED_HOSTS = ["testserver", "data.example.org"]
+    signed = sign(make_client(), f"https://data.example.org{things}")
+    response = client.get(
+        things,
+        headers={
+            **signed.headers,
+            "X-Forwarded-Host": "data.example.org",
+            "X-Forwarded-Proto": "https",
+        },
+    )
+    assert_refused(response, 401, "MAC does not match")
