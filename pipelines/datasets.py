@@ -122,10 +122,10 @@ class L1Context:
 
     l0: sql.Composable
     l1: sql.Composable
-    new_rows: sql.Composable  # a condition over L0 selecting the rows this file created
+    after_id: sql.Composable  # the L0 rows this file created are those with id > after_id
 
 
-# A custom L1 step: returns ``INSERT INTO <l1> ... SELECT ... FROM <l0> WHERE <new_rows>``.
+# A custom L1 step: returns ``INSERT INTO <l1> ... SELECT ... FROM <l0> WHERE id > <after_id>``.
 L1Builder = Callable[["Dataset", L1Context], sql.Composable]
 
 

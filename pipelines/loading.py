@@ -117,14 +117,15 @@ def _load(
             rows_read = _copy(cursor, dataset, tables.l0, chunks)
         else:
             rows_read = _load_snapshot_l0(cursor, dataset, tables, chunks, params, previous_max_id)
-        new_rows = sql.SQL("id > {}").format(sql.Literal(previous_max_id))
-        cursor.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(tables.l0, new_rows))
+        cursor.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(tables.l0), (previous_max_id,)
+        )
         l0_added = cursor.fetchone()[0]
         if dataset.mode is Mode.SNAPSHOT and dataset.delete_previous and not rebuild:
             _delete_previous(cursor, dataset, tables, params)
         l1_added = 0
         if dataset.has_l1:
-            cursor.execute(_l1_insert(dataset, tables, new_rows), params)
+            cursor.execute(_l1_insert(dataset, tables, previous_max_id), params)
             l1_added = cursor.rowcount
         if rebuild:
             swap_tables(cursor, dataset, tables, final)
@@ -277,8 +278,8 @@ def _delete_previous(
     cursor.execute(sql.SQL("DELETE FROM {} WHERE {}").format(tables.l0, absent), params)
 
 
-def _l1_insert(dataset: Dataset, tables: Tables, new_rows: sql.Composable) -> sql.Composable:
-    context = L1Context(l0=tables.l0, l1=tables.l1, new_rows=new_rows)
+def _l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable:
+    context = L1Context(l0=tables.l0, l1=tables.l1, after_id=sql.Literal(after_id))
     if dataset.l1_builder is not None:
         return dataset.l1_builder(dataset, context)
     expressions = [
@@ -290,13 +291,13 @@ def _l1_insert(dataset: Dataset, tables: Tables, new_rows: sql.Composable) -> sq
         conflict = sql.SQL(" ON CONFLICT (data_source_row_id) DO NOTHING")
     return sql.SQL(
         "INSERT INTO {l1} (data_source_row_id, {names}) SELECT id, {expressions} "
-        "FROM {l0} WHERE {new_rows}{conflict}"
+        "FROM {l0} WHERE id > {after_id}{conflict}"
     ).format(
         l1=context.l1,
         names=sql.SQL(", ").join(sql.Identifier(column.name) for column in dataset.l1_columns),
         expressions=sql.SQL(", ").join(expressions),
         l0=context.l0,
-        new_rows=new_rows,
+        after_id=context.after_id,
         conflict=conflict,
     )
 

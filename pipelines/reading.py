@@ -78,7 +78,7 @@ def _seekable(stream: IO[bytes], stack: ExitStack) -> IO[bytes]:
     """
     if not isinstance(stream, zipfile.ZipExtFile) and _can_seek(stream):
         return stream
-    spool = stack.enter_context(tempfile.TemporaryFile())
+    spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by the stack)
     shutil.copyfileobj(stream, spool, CHUNK_SIZE)
     spool.seek(0)
     return spool

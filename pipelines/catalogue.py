@@ -1,0 +1,306 @@
+"""The service's sources (see SOURCES.md): the ones the framework covers declaratively."""
+
+from django.conf import settings
+from psycopg import sql
+
+from pipelines.datasets import Column, Dataset, FileFormat, L1Column, L1Context, Mode
+from pipelines.sources import Catalogue, Listing, Source, StoredName
+
+ONS_LISTING_URL = (
+    "https://geoportal.statistics.gov.uk/search?sort=-created&tags=ons%20postcode%20directory"
+)
+
+ONS_COLUMNS = [
+    "pcd",
+    "pcd2",
+    "pcds",
+    "dointr",
+    "doterm",
+    "oscty",
+    "ced",
+    "oslaua",
+    "osward",
+    "parish",
+    "usertype",
+    "oseast1m",
+    "osnrth1m",
+    "osgrdind",
+    "oshlthau",
+    "nhser",
+    "ctry",
+    "rgn",
+    "streg",
+    "pcon",
+    "eer",
+    "teclec",
+    "ttwa",
+    "pct",
+    "nuts",
+    "statsward",
+    "oa01",
+    "casward",
+    "park",
+    "lsoa01",
+    "msoa01",
+    "ur01ind",
+    "oac01",
+    "oa11",
+    "lsoa11",
+    "msoa11",
+    "wz11",
+    "ccg",
+    "bua11",
+    "buasd11",
+    "ru11ind",
+    "oac11",
+    "lat",
+    "long",
+    "lep1",
+    "lep2",
+    "pfa",
+    "imd",
+    "calncv",
+    "stp",
+]
+
+ONS_MONTH_DATES = {
+    "dointr": "to_date(dointr, 'YYYYMM')",
+    "doterm": "to_date(doterm, 'YYYYMM')",
+}
+
+
+def _ons_listing_url() -> str:
+    return getattr(settings, "ONS_POSTCODE_DIRECTORY_LISTING_URL", "") or ONS_LISTING_URL
+
+
+ons_postcode_directory = Source(
+    id="ons.postcode_directory",
+    folder="ons/postcode_directory",
+    unpack=False,
+    origin=Listing(
+        url=_ons_listing_url,
+        link_pattern=r".*/datasets/ons-postcode-directory-(?P<date>[a-zA-Z]+-\d{4})$",
+        link_date_format="%B-%Y",
+        download_pattern=r".*/sharing/rest/content/items/\w+/data$",
+        stored_name=StoredName("ONSPD_{date}_UK.zip", "%b_%Y", upper_case=True),
+    ),
+    dataset=Dataset(
+        organisation="ons",
+        name="postcode_directory",
+        mode=Mode.INCREMENTAL,
+        columns=tuple(Column(name) for name in ONS_COLUMNS),
+        file_format=FileFormat(
+            force_null=True,
+            member_pattern=r"(.*?)/ONSPD_(?P<date>\w{3}_\d{4})_UK\.csv$",
+            no_member_message="No valid CSV found in zip file.",
+        ),
+        l1_columns=(
+            *(
+                L1Column(
+                    name, "date" if name in ONS_MONTH_DATES else "text", ONS_MONTH_DATES.get(name)
+                )
+                for name in ONS_COLUMNS
+            ),
+            # The release's month is in the CSV member's name: .../ONSPD_MAY_2019_UK.csv.
+            L1Column(
+                "publication_date",
+                "date",
+                r"to_date(substring(%(member)s::text from '_([A-Za-z]{3}_\d{4})_UK'), 'MON_YYYY')",
+            ),
+        ),
+        l1_indexes=("pcds",),
+    ),
+)
+
+REFERENCE_POSTCODE_COLUMNS = (
+    *(
+        Column(name)
+        for name in (
+            "postcode",
+            "local_authority_district_code",
+            "local_authority_district_name",
+            "local_enterprise_partnership_lep1_code",
+            "local_enterprise_partnership_lep1_name",
+            "local_enterprise_partnership_lep2_code",
+            "local_enterprise_partnership_lep2_name",
+            "region_code",
+            "region_name",
+            "national_grid_ref_easting",
+            "national_grid_ref_northing",
+        )
+    ),
+    Column("date_of_introduction", "date"),
+    Column("date_of_termination", "date"),
+)
+
+dit_reference_postcodes = Source(
+    id="dit.reference_postcodes",
+    folder="dit/reference_postcodes",
+    dataset=Dataset(
+        organisation="dit",
+        name="reference_postcodes",
+        mode=Mode.SNAPSHOT,
+        columns=REFERENCE_POSTCODE_COLUMNS,
+        file_format=FileFormat(force_null=True),
+        l1_columns=tuple(
+            L1Column(column.name, column.type) for column in REFERENCE_POSTCODE_COLUMNS
+        ),
+        l1_indexes=("postcode",),
+    ),
+)
+
+dit_baci = Source(
+    id="dit.baci",
+    folder="dit/baci",
+    dataset=Dataset(
+        organisation="dit",
+        name="baci",
+        mode=Mode.INCREMENTAL,
+        columns=(
+            Column("t", "integer"),
+            Column("hs6", "integer"),
+            Column("i", "integer"),
+            Column("j", "integer"),
+            Column("v", "numeric"),
+            Column("q", "numeric"),
+        ),
+        l1_columns=(
+            L1Column("year", "integer", "t"),
+            L1Column("product_category", "integer", "hs6"),
+            L1Column("exporter", "integer", "i"),
+            L1Column("importer", "integer", "j"),
+            L1Column("trade_flow_value", "numeric", "v"),
+            L1Column("quantity", "numeric", "q"),
+        ),
+    ),
+)
+
+EU_YEARS = tuple(str(year) for year in range(1958, 2019))
+
+
+def _unpivot_years(dataset: Dataset, context: L1Context) -> sql.Composable:
+    """One L1 row per L0 row and year column: the year and its cell (``EUN`` or NULL)."""
+    return sql.SQL(
+        "INSERT INTO {l1} (data_source_row_id, country, iso3, year, tariff_code) "
+        "SELECT l0.id, l0.country, l0.iso3, cell.key::int, cell.value "
+        "FROM {l0} AS l0 CROSS JOIN LATERAL json_each_text(row_to_json(l0)) AS cell "
+        "WHERE l0.id > {after_id} AND cell.key ~ '^[1-2]+'"
+    ).format(l1=context.l1, l0=context.l0, after_id=context.after_id)
+
+
+dit_eu_country_membership = Source(
+    id="dit.eu_country_membership",
+    folder="dit/eu_country_membership",
+    dataset=Dataset(
+        organisation="dit",
+        name="eu_country_membership",
+        mode=Mode.SNAPSHOT,
+        columns=(Column("country"), Column("iso3"), *(Column(year) for year in EU_YEARS)),
+        l1_columns=(
+            L1Column("country"),
+            L1Column("iso3"),
+            L1Column("year", "integer"),
+            L1Column("tariff_code"),
+        ),
+        l1_builder=_unpivot_years,
+        l1_unique_source_row=False,
+    ),
+)
+
+COMTRADE_COLUMNS = (
+    Column("cty_code", "integer"),
+    *(
+        Column(name)
+        for name in (
+            "cty_name_english",
+            "cty_fullname_english",
+            "cty_abbreviation",
+            "cty_comments",
+            "iso2_digit_alpha",
+            "iso3_digit_alpha",
+            "start_valid_year",
+            "end_valid_year",
+        )
+    ),
+)
+
+comtrade_country_code_and_iso = Source(
+    id="comtrade.country_code_and_iso",
+    folder="comtrade/country_code_and_iso",
+    dataset=Dataset(
+        organisation="comtrade",
+        name="country_code_and_iso",
+        mode=Mode.SNAPSHOT,
+        columns=COMTRADE_COLUMNS,
+        file_format=FileFormat(encoding="cp1252"),
+        l1_columns=tuple(L1Column(column.name, column.type) for column in COMTRADE_COLUMNS),
+    ),
+)
+
+
+def _highest_nomenclature(dataset: Dataset, context: L1Context) -> sql.Composable:
+    """One L1 row per (reporter, product): the one whose nomenclature (H0...H6) is newest."""
+    return sql.SQL(
+        "INSERT INTO {l1} (data_source_row_id, reporter, product, bound_rate) "
+        "SELECT DISTINCT ON (reporter, product) id, reporter, product, bound_rate "
+        "FROM {l0} WHERE id > {after_id} "
+        "ORDER BY reporter, product, right(nomen_code, 1)::int DESC "
+        "ON CONFLICT (data_source_row_id) DO NOTHING"
+    ).format(l1=context.l1, l0=context.l0, after_id=context.after_id)
+
+
+world_bank_bound_rates = Source(
+    id="world_bank.bound_rates",
+    folder="world_bank/bound_rates",
+    dataset=Dataset(
+        organisation="world_bank",
+        name="bound_rates",
+        mode=Mode.SNAPSHOT,
+        columns=(
+            Column("nomen_code"),
+            Column("reporter", "integer"),
+            Column("product", "integer"),
+            Column("bound_rate", "numeric"),
+            Column("total_number_of_lines", "integer"),
+        ),
+        l1_columns=(
+            L1Column("reporter", "integer"),
+            L1Column("product", "integer"),
+            L1Column("bound_rate", "numeric"),
+        ),
+        l1_builder=_highest_nomenclature,
+        l1_indexes=("reporter", "product"),
+    ),
+)
+
+world_bank_tariff = Source(
+    id="world_bank.tariff",
+    folder="world_bank/tariff",
+    dataset=Dataset(
+        organisation="world_bank",
+        name="tariff",
+        mode=Mode.INCREMENTAL,
+        columns=(
+            Column("reporter", "integer"),
+            Column("year", "integer"),
+            Column("product", "integer"),
+            Column("partner", "integer"),
+            Column("duty_type"),
+            Column("simple_average", "numeric"),
+            Column("number_of_total_lines", "integer"),
+        ),
+        file_format=FileFormat(force_null=True),
+    ),
+)
+
+CATALOGUE = Catalogue(
+    [
+        ons_postcode_directory,
+        dit_reference_postcodes,
+        dit_baci,
+        dit_eu_country_membership,
+        comtrade_country_code_and_iso,
+        world_bank_bound_rates,
+        world_bank_tariff,
+    ]
+)
