@@ -1,0 +1,63 @@
+"""What the source commands share: choosing sources on the command line, and progress."""
+
+import argparse
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+from pipelines.sources import Catalogue, Source
+
+SELECTED = "selected_sources"
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, sources: Iterable[Source]) -> None:
+    """``--all``, ``--list`` and one ``--<source id>`` flag per source."""
+    parser.add_argument("--all", action="store_true", help="every source below")
+    parser.add_argument("--list", action="store_true", help="list the sources and exit")
+    group = parser.add_argument_group("sources")
+    for source in sources:
+        group.add_argument(
+            f"--{source.id}",
+            action="append_const",
+            const=source.id,
+            dest=SELECTED,
+            help=f"storage folder {source.folder}",
+        )
+
+
+def selected_ids(options: dict, sources: Iterable[Source]) -> list[str]:
+    if options["all"]:
+        return [source.id for source in sources]
+    return options.get(SELECTED) or []
+
+
+def describe(catalogue: Catalogue, sources: Iterable[Source]) -> Iterator[str]:
+    """One line per source: id, mode, storage folder, origin, dependencies."""
+    for source in sources:
+        origin = type(source.origin).__name__ if source.origin else "placed by hand"
+        parts = [
+            f"{source.id:<32}",
+            f"{source.dataset.mode.value:<12}",
+            f"folder {source.folder}",
+            f"origin: {origin}",
+        ]
+        if source.depends_on:
+            parts.append("after " + ", ".join(source.depends_on))
+        if source.trigger_dataflow:
+            parts.append("triggers data-flow")
+        yield "  ".join(parts)
+
+
+def terminal_progress() -> Callable | None:
+    """A per-file byte progress bar factory when stderr is a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+
+    @contextmanager
+    def bar(name: str, size: int | None) -> Iterator[Callable[[int], None]]:
+        with tqdm(total=size, desc=name, unit="B", unit_scale=True, leave=False) as progress:
+            yield progress.update
+
+    return bar
