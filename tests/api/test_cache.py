@@ -1,0 +1,41 @@
+"""The database cache that holds HAWK nonces when Redis is not configured."""
+
+import pytest
+from django.core.cache import caches
+from django.db import connection
+
+SMALL_CACHE = {
+    "default": {
+        "BACKEND": "api.cache.DatabaseCache",
+        "LOCATION": "dss_cache",
+        "OPTIONS": {"MAX_ENTRIES": 5},
+    }
+}
+
+
+@pytest.fixture
+def small_cache(db, settings):
+    settings.CACHES = SMALL_CACHE
+    return caches["default"]
+
+
+def rows_like(pattern: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM dss_cache WHERE cache_key LIKE %s", [pattern])
+        return cursor.fetchone()[0]
+
+
+def test_live_nonces_outlast_max_entries(small_cache):
+    for number in range(20):
+        assert small_cache.add(f"nonce-{number}", True, timeout=60)
+    assert all(small_cache.get(f"nonce-{number}") for number in range(20))
+    assert not small_cache.add("nonce-0", True, timeout=60)
+
+
+def test_expired_entries_are_deleted_once_max_entries_is_passed(small_cache):
+    for number in range(6):
+        small_cache.add(f"old-{number}", True, timeout=-1)
+    assert rows_like("%old-%") == 6
+    small_cache.add("new", True, timeout=60)
+    assert rows_like("%old-%") == 0
+    assert small_cache.get("new")
