@@ -139,7 +139,7 @@ def _load_stored_file(
     source: Source, key: str, name: str, rebuild: bool, progress: ProgressFactory | None
 ) -> LoadResult:
     dataset = source.dataset
-    size = storage.get_storage().size(key) if progress else None
+    size = storage.size(key) if progress else None
     with (
         open_datafile(key, dataset.file_format) as opened,
         progress(name, size) if progress else nullcontext() as on_progress,

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from tqdm import tqdm
 
-from pipelines.sources import Catalogue, Source
+from pipelines.sources import Source
 
 SELECTED = "selected_sources"
 
@@ -33,7 +33,7 @@ def selected_ids(options: dict, sources: Iterable[Source]) -> list[str]:
     return options.get(SELECTED) or []
 
 
-def describe(catalogue: Catalogue, sources: Iterable[Source]) -> Iterator[str]:
+def describe(sources: Iterable[Source]) -> Iterator[str]:
     """One line per source: id, mode, storage folder, origin, dependencies."""
     for source in sources:
         origin = type(source.origin).__name__ if source.origin else "placed by hand"

@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         sources = fetchable()
         if options["list"]:
-            self.stdout.write("\n".join(describe(CATALOGUE, sources)))
+            self.stdout.write("\n".join(describe(sources)))
             return
         source_ids = selected_ids(options, sources)
         if not source_ids:

@@ -30,7 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if options["list"]:
-            self.stdout.write("\n".join(describe(CATALOGUE, CATALOGUE)))
+            self.stdout.write("\n".join(describe(CATALOGUE)))
             return
         source_ids = selected_ids(options, CATALOGUE)
         if not source_ids:
