@@ -1,0 +1,110 @@
+"""Small files in each source's real format (SOURCES.md, "Fixture files"), made by the tests."""
+
+from pipelines.catalogue import EU_YEARS, ONS_COLUMNS
+from tests.pipelines.conftest import zip_bytes
+
+
+def ons_row(pcd: str, dointr: str, doterm: str) -> str:
+    values = {name: f"{name}-{pcd[-3:]}" for name in ONS_COLUMNS}
+    values.update(
+        pcd=pcd,
+        pcd2=pcd[:4] + " " + pcd[4:],
+        pcds=pcd,
+        dointr=dointr,
+        doterm=doterm,
+        lat="57.101474",
+        long="-2.242851",
+        imd="6808",
+    )
+    quoted = {"lat", "long", "imd"}
+    return ",".join(values[name] if name in quoted else f'"{values[name]}"' for name in ONS_COLUMNS)
+
+
+def ons_zip(month: str, lines: list[str]) -> bytes:
+    """An ONSPD release: the CSV in Data/, its .txt twin, and the usual debris."""
+    csv = ("\r\n".join([",".join(f'"{name}"' for name in ONS_COLUMNS), *lines]) + "\r\n").encode()
+    return zip_bytes(
+        {
+            "Documents/": b"",
+            "User Guide/": b"",
+            "Data/.DS_Store": b"\0\0\0\1Bud1",
+            f"__MACOSX/Data/._ONSPD_{month}_UK.csv": b"\0\5\26\7",
+            f"Data/ONSPD_{month}_UK.csv": csv,
+            f"Data/ONSPD_{month}_UK.txt": csv,
+        }
+    )
+
+
+ONS_MAY_2019 = ons_zip(
+    "MAY_2019",
+    [ons_row("AB1 0AA", "198001", ""), ons_row("AB1 0AB", "198001", "199606")],
+)
+ONS_JUL_2019 = ons_zip(
+    "JUL_2019",
+    [
+        ons_row("AB1 0AA", "200001", "199606"),
+        ons_row("AB1 0AB", "198001", "199606"),
+        ons_row("AB1 0AD", "198001", ""),
+    ],
+)
+
+REFERENCE_POSTCODES = (
+    b'"Postcode","Local authority district code","Local authority district name",'
+    b'"Local Enterprise Partnership (LEP1) code","Local Enterprise Partnership (LEP1) name",'
+    b'"Local Enterprise Partnership (LEP2) code","Local Enterprise Partnership (LEP2) name",'
+    b'"Region code","Region name","National grid ref easting","National grid ref northing",'
+    b'"Date of introduction","Date of termination"\n'
+    b'"AB10 1AA","S12000033","Aberdeen City","","","","","S99999999","Scotland",'
+    b'"394235","806529","1980-01-01","1990-06-01"\n'
+    b'"HU4 7SW","E06000011","East Riding of Yorkshire","E37000018","Humber","",""'
+    b',"E12000003","Yorkshire and The Humber","505000","428000","2001-06-01",""\n'
+)
+
+BACI = b"t,hs6,i,j,v,q\n1995,010519,4,251,1.27,0.126\n1995,010519,004,381,11.6,004"
+
+
+def eu_membership() -> bytes:
+    def row(country: str, iso3: str, first_year: int) -> str:
+        cells = ["EUN" if int(year) >= first_year else "" for year in EU_YEARS]
+        return ",".join([country, iso3, *cells])
+
+    return (
+        "\n".join(
+            [
+                ",".join(["Country", "ISO3", *EU_YEARS]),
+                row("Austria", "AUT", 1995),
+                row("Belgium", "BEL", 1958),
+                row("Bulgaria", "BGR", 2007),
+            ]
+        )
+        + "\n"
+    ).encode()
+
+
+COMTRADE = (
+    b"\xef\xbb\xbfctyCode,cty Name English,cty Fullname English,Cty Abbreviation,Cty Comments,"
+    b"ISO2-digit Alpha,ISO3-digit Alpha,Start Valid Year,End Valid Year\r"
+    b"0,World,World,World,,WL,WLD,1962,2061\r"
+    b"4,Afghanistan,Afghanistan,Afghanistan,,AF,AFG,1962,2061\r"
+    b"384,C\xf4te d'Ivoire,C\xf4te d'Ivoire,C\xf4te d'Ivoire,,CI,CIV,1962,2061\r"
+    b'899,"Areas, nes","Areas, not elsewhere specified","Areas, nes",,,,1962,2061\r'
+    b"918,European Union,European Union,EU,,,EU2,,"
+)
+
+BOUND_RATES = (
+    b"NomenCode,Reporter_ISO_N,ProductCode,BoundRate,Nbr_Total_Lines\n"
+    b'"H0","004","010111","10","2"\n'
+)
+BOUND_RATES_MULTIPLE_NOMEN_CODES = (
+    b"NomenCode,Reporter_ISO_N,ProductCode,BoundRate,Nbr_Total_Lines\n"
+    b'"H0","008","010111","10","2"\n'
+    b'"H1","008","010111","5","2"\n'
+    b'"H2","008","010111","7","2"\n'
+)
+
+TARIFF = (
+    b"Reporter_ISO_N,Year,ProductCode,Partner_ISO_N,DutyType,SimpleAverage,Nbr_Total_Lines\r\n"
+    b'"048", 1999,"0201","000",AHS,5,20\r\n'
+    b'"262",2005,"0201","380",BND,40,40\r\n'
+    b'"266", 1998,"0201","000",AHS,20,20\r\n'
+)

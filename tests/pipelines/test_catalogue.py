@@ -1,0 +1,172 @@
+"""Each source of the catalogue ingests a small file in its real format into the tables that
+SOURCES.md describes."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from pipelines.catalogue import CATALOGUE, EU_YEARS
+from pipelines.ingesting import ingest_sources
+from pipelines.models import DatafileRegistry
+from tests.pipelines import source_files
+from tests.pipelines.conftest import rows, zip_bytes
+
+
+@pytest.fixture
+def ingest(pg, settings, store):
+    """Store files for a source and run its ingest; returns the source's dataset."""
+
+    def run(source_id: str, files: dict[str, bytes]):
+        source = CATALOGUE.get(source_id)
+        for name, data in files.items():
+            store(f"{source.folder}/{name}", data)
+        [result] = ingest_sources(CATALOGUE, [source_id], settings.DATASETS_FOLDER)
+        assert result.failures == []
+        return source.dataset
+
+    return run
+
+
+def test_ons_postcode_directory_appends_each_release_with_its_publication_date(pg, ingest):
+    dataset = ingest(
+        "ons.postcode_directory",
+        {
+            "ONSPD_MAY_2019_UK.zip": source_files.ONS_MAY_2019,
+            "ONSPD_JUL_2019_UK.zip": source_files.ONS_JUL_2019,
+        },
+    )
+
+    assert rows(pg, dataset, "L0", "datafile_created, pcds, dointr, doterm") == [
+        ("ONSPD_MAY_2019_UK.zip", "AB1 0AA", "198001", None),
+        ("ONSPD_MAY_2019_UK.zip", "AB1 0AB", "198001", "199606"),
+        ("ONSPD_JUL_2019_UK.zip", "AB1 0AA", "200001", "199606"),
+        ("ONSPD_JUL_2019_UK.zip", "AB1 0AB", "198001", "199606"),
+        ("ONSPD_JUL_2019_UK.zip", "AB1 0AD", "198001", None),
+    ]
+    may, jul = datetime.date(2019, 5, 1), datetime.date(2019, 7, 1)
+    assert rows(pg, dataset, "L1", "pcds, dointr, doterm, publication_date, lat, imd") == [
+        ("AB1 0AA", datetime.date(1980, 1, 1), None, may, "57.101474", "6808"),
+        ("AB1 0AB", datetime.date(1980, 1, 1), datetime.date(1996, 6, 1), may, "57.101474", "6808"),
+        ("AB1 0AA", datetime.date(2000, 1, 1), datetime.date(1996, 6, 1), jul, "57.101474", "6808"),
+        ("AB1 0AB", datetime.date(1980, 1, 1), datetime.date(1996, 6, 1), jul, "57.101474", "6808"),
+        ("AB1 0AD", datetime.date(1980, 1, 1), None, jul, "57.101474", "6808"),
+    ]
+    l1_columns = [
+        name
+        for (name,) in pg.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'ons.postcode_directory' AND table_name = 'L1' "
+            "ORDER BY ordinal_position"
+        ).fetchall()
+    ]
+    assert len(l1_columns) == 2 + 51 and l1_columns[-1] == "publication_date"
+
+
+def test_ons_zip_without_the_csv_fails_with_the_original_message(pg, settings, store):
+    source = CATALOGUE.get("ons.postcode_directory")
+    store(f"{source.folder}/ONSPD_AUG_2020_UK.zip", zip_bytes({"Data/readme.txt": b"x"}))
+
+    [result] = ingest_sources(CATALOGUE, [source.id], settings.DATASETS_FOLDER)
+
+    assert result.failures == [("ONSPD_AUG_2020_UK.zip", "No valid CSV found in zip file.")]
+
+
+def test_dit_reference_postcodes_snapshot_with_quoted_empties_as_null(pg, ingest):
+    dataset = ingest("dit.reference_postcodes", {"snapshot1.csv": source_files.REFERENCE_POSTCODES})
+
+    assert rows(
+        pg,
+        dataset,
+        "L1",
+        "postcode, local_authority_district_name, local_enterprise_partnership_lep1_code, "
+        "date_of_introduction, date_of_termination",
+    ) == [
+        ("AB10 1AA", "Aberdeen City", None, datetime.date(1980, 1, 1), datetime.date(1990, 6, 1)),
+        ("HU4 7SW", "East Riding of Yorkshire", "E37000018", datetime.date(2001, 6, 1), None),
+    ]
+    assert rows(pg, dataset, "L0", "datafile_created, datafile_updated") == [
+        ("snapshot1.csv", "snapshot1.csv"),
+        ("snapshot1.csv", "snapshot1.csv"),
+    ]
+
+
+def test_dit_baci_renames_columns_and_reads_zero_padded_codes(pg, ingest):
+    dataset = ingest("dit.baci", {"baci.csv": source_files.BACI})
+
+    assert rows(
+        pg,
+        dataset,
+        "L1",
+        "year, product_category, exporter, importer, trade_flow_value, quantity",
+    ) == [
+        (1995, 10519, 4, 251, Decimal("1.27"), Decimal("0.126")),
+        (1995, 10519, 4, 381, Decimal("11.6"), Decimal("4")),
+    ]
+
+
+def test_dit_eu_country_membership_unpivots_each_year(pg, ingest):
+    dataset = ingest("dit.eu_country_membership", {"eu_spine.csv": source_files.eu_membership()})
+
+    l1 = rows(pg, dataset, "L1", "country, iso3, year, tariff_code")
+    assert len(l1) == 3 * len(EU_YEARS)
+    membership = {(country, year): code for country, _, year, code in l1}
+    assert membership[("Austria", 1994)] is None
+    assert membership[("Austria", 1995)] == "EUN"
+    assert membership[("Belgium", 1958)] == "EUN"
+    assert membership[("Bulgaria", 2006)] is None
+    assert membership[("Bulgaria", 2018)] == "EUN"
+
+
+def test_comtrade_country_list_in_windows_1252_with_bare_cr_lines(pg, ingest):
+    dataset = ingest("comtrade.country_code_and_iso", {"country_list.csv": source_files.COMTRADE})
+
+    assert rows(
+        pg,
+        dataset,
+        "L1",
+        "cty_code, cty_name_english, iso2_digit_alpha, iso3_digit_alpha, end_valid_year",
+    ) == [
+        (0, "World", "WL", "WLD", "2061"),
+        (4, "Afghanistan", "AF", "AFG", "2061"),
+        (384, "C\u00f4te d'Ivoire", "CI", "CIV", "2061"),
+        (899, "Areas, nes", None, None, "2061"),
+        (918, "European Union", None, "EU2", None),
+    ]
+
+
+def test_world_bank_bound_rates_l1_keeps_the_newest_nomenclature(pg, ingest):
+    dataset = ingest(
+        "world_bank.bound_rates",
+        {
+            "bound_rates.csv": source_files.BOUND_RATES,
+            "bound_rates_multiple_nomen_codes.csv": source_files.BOUND_RATES_MULTIPLE_NOMEN_CODES,
+        },
+    )
+
+    assert sorted(rows(pg, dataset, "L0", "nomen_code, reporter, product, bound_rate")) == [
+        ("H0", 4, 10111, Decimal("10")),
+        ("H0", 8, 10111, Decimal("10")),
+        ("H1", 8, 10111, Decimal("5")),
+        ("H2", 8, 10111, Decimal("7")),
+    ]
+    assert sorted(rows(pg, dataset, "L1", "reporter, product, bound_rate")) == [
+        (4, 10111, Decimal("10")),
+        (8, 10111, Decimal("7")),
+    ]
+
+
+def test_world_bank_tariff_is_l0_only_and_reads_padded_and_blank_prefixed_numbers(pg, ingest):
+    dataset = ingest("world_bank.tariff", {"tariff.csv": source_files.TARIFF})
+
+    assert rows(
+        pg, dataset, "L0", "reporter, year, product, partner, duty_type, simple_average"
+    ) == [
+        (48, 1999, 201, 0, "AHS", Decimal("5")),
+        (262, 2005, 201, 380, "BND", Decimal("40")),
+        (266, 1998, 201, 0, "AHS", Decimal("20")),
+    ]
+    assert pg.execute(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'world_bank.tariff'"
+    ).fetchone() == (1,)
+    assert DatafileRegistry.objects.get(source="world_bank.tariff").state == "processed"
