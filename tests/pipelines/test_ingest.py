@@ -1,0 +1,228 @@
+"""Ingest runs and the ingest_sources command: the registry, skips, --force, failures,
+dependency order and the data-flow trigger."""
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from pipelines.catalogue import CATALOGUE
+from pipelines.datasets import L1Column, Mode
+from pipelines.ingesting import ingest_sources
+from pipelines.models import DatafileRegistry
+from pipelines.sources import Catalogue, Source
+from tests.pipelines import source_files
+from tests.pipelines.conftest import make_dataset, rows
+
+ROOT = Path(__file__).resolve().parents[2]
+BACI = CATALOGUE.get("dit.baci")
+BACI_HEADER = b"t,hs6,i,j,v,q\n"
+
+
+def run_command(*args: str) -> str:
+    out = io.StringIO()
+    call_command("ingest_sources", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def registry(source_id: str) -> dict[str, tuple[str, str]]:
+    return {
+        entry.file_name: (entry.state, entry.error_message)
+        for entry in DatafileRegistry.objects.filter(source=source_id)
+    }
+
+
+def test_a_second_run_skips_the_files_already_processed(pg, store):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    first = run_command("--dit.baci")
+    store("dit/baci/2020.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n")
+
+    second = run_command("--dit.baci")
+
+    assert "1 file(s) processed, 0 failed, 0 skipped; 1 rows loaded" in first
+    assert "1 file(s) processed, 0 failed, 1 skipped; 1 rows loaded" in second
+    assert rows(pg, BACI.dataset, "L1", "year") == [(2019,), (2020,)]
+    assert registry("dit.baci") == {"2019.csv": ("processed", ""), "2020.csv": ("processed", "")}
+
+
+def test_force_rebuilds_the_dataset_once_from_all_its_files(pg, store):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    store("dit/baci/2020.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n")
+    run_command("--dit.baci")
+
+    output = run_command("--dit.baci", "--force")
+
+    assert "2 file(s) processed, 0 failed, 0 skipped; 2 rows loaded" in output
+    assert rows(pg, BACI.dataset, "L0", "datafile_created, t") == [
+        ("2019.csv", 2019),
+        ("2020.csv", 2020),
+    ]
+    assert len(rows(pg, BACI.dataset, "L1")) == 2
+
+
+def test_a_bad_file_fails_with_its_line_and_column_and_the_previous_data_stays(pg, store):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    run_command("--dit.baci")
+    store("dit/baci/2020.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n2020,x,2,3,4.5,6\n")
+    store("dit/baci/2021.csv", BACI_HEADER + b"2021,1,2,3,4.5,6\n")
+
+    with pytest.raises(CommandError, match="1 file"):
+        run_command("--dit.baci")
+
+    state, message = registry("dit.baci")["2020.csv"]
+    assert state == "failed"
+    assert message == (
+        '2020.csv: line 3, column hs6, value "x": invalid input syntax for type integer: "x"'
+    )
+    assert registry("dit.baci")["2021.csv"] == ("processed", "")
+    assert rows(pg, BACI.dataset, "L0", "t") == [(2019,), (2021,)]
+
+
+def test_failed_files_are_retried_and_ignored_files_skipped(pg, store):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    store("dit/baci/2020.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n")
+    DatafileRegistry.objects.create(source="dit.baci", file_name="2019.csv", state="failed")
+    DatafileRegistry.objects.create(source="dit.baci", file_name="2020.csv", state="ignored")
+
+    output = run_command("--dit.baci")
+
+    assert "1 file(s) processed, 0 failed, 1 skipped" in output
+    assert rows(pg, BACI.dataset, "L0", "t") == [(2019,)]
+
+
+def test_junk_files_in_storage_are_not_datafiles(pg, store):
+    store("dit/baci/.DS_Store", b"\0\0")
+    store("dit/baci/__MACOSX/._baci.csv", b"\0\0")
+    store("dit/baci/baci.csv", source_files.BACI)
+
+    output = run_command("--dit.baci")
+
+    assert "1 file(s) processed" in output
+    assert list(registry("dit.baci")) == ["baci.csv"]
+
+
+def test_a_zipped_file_is_loaded_from_its_member_and_named_after_it(pg, store):
+    from tests.pipelines.conftest import zip_bytes
+
+    inner = zip_bytes({"__MACOSX/._baci.csv": b"\0", "baci.csv": source_files.BACI})
+    store("dit/baci/outer.zip", zip_bytes({"readme/": b"", "inner.zip": inner}))
+
+    run_command("--dit.baci")
+
+    assert registry("dit.baci") == {"outer.zip": ("processed", "")}
+    assert rows(pg, BACI.dataset, "L0", "datafile_created, t") == [
+        ("baci.csv", 1995),
+        ("baci.csv", 1995),
+    ]
+
+
+def test_ingest_reads_from_s3(pg, s3_storage, store):
+    store("dit/baci/baci.csv", source_files.BACI)
+
+    run_command("--dit.baci")
+
+    assert rows(pg, BACI.dataset, "L1", "importer") == [(251,), (381,)]
+
+
+def test_no_arguments_prints_the_help(pg, capsys):
+    call_command("ingest_sources")
+
+    assert "--dit.baci" in capsys.readouterr().out
+
+
+def test_list_names_every_source(pg):
+    output = run_command("--list")
+
+    assert [line.split()[0] for line in output.splitlines()] == [s.id for s in CATALOGUE]
+
+
+def test_the_command_exits_non_zero_and_logs_lines_when_a_file_fails(
+    pg, database_url, storage_folder, service_environment, store
+):
+    store("dit/baci/bad.csv", BACI_HEADER + b"1995,1,2\n")
+    env = {
+        **service_environment,
+        "DATABASE_URL": database_url,
+        "DSS_STORAGE_DIR": str(storage_folder),
+        "DEBUG": "1",
+        "LOG_FORMAT": "plain",
+    }
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "ingest_sources", "--dit.baci"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert "0 file(s) processed, 1 failed, 0 skipped; 0 rows loaded" in done.stdout
+    assert 'bad.csv: line 2 ("1995,1,2"): missing data for column "j"' in done.stderr
+    assert "dit.baci: loading bad.csv" in done.stderr
+
+
+def tracked_source(source_id: str, depends_on: tuple[str, ...] = (), **options) -> Source:
+    organisation, name = source_id.split(".")
+    return Source(
+        id=source_id,
+        dataset=make_dataset(Mode.INCREMENTAL, name=name, **options),
+        folder=f"test/{name}",
+        depends_on=depends_on,
+    )
+
+
+def test_sources_run_after_the_sources_they_depend_on(pg, settings, store):
+    catalogue = Catalogue(
+        [
+            tracked_source("test.transform", depends_on=("test.rates", "test.countries")),
+            tracked_source("test.rates", depends_on=("test.countries",)),
+            tracked_source("test.countries"),
+            tracked_source("test.other"),
+        ]
+    )
+    for source in catalogue:
+        store(f"{source.folder}/one.csv", b"a,b\n1,x\n")
+
+    runs = ingest_sources(
+        catalogue,
+        ["test.other", "test.transform", "test.countries", "test.rates"],
+        settings.DATASETS_FOLDER,
+    )
+
+    expected = ["test.countries", "test.rates", "test.transform", "test.other"]
+    assert [run.source_id for run in runs] == expected
+    assert (
+        list(DatafileRegistry.objects.order_by("created").values_list("source", flat=True))
+        == expected
+    )
+
+
+def test_dependency_cycles_are_refused():
+    with pytest.raises(ValueError, match="cycle: test.a -> test.b -> test.a"):
+        Catalogue([tracked_source("test.a", ("test.b",)), tracked_source("test.b", ("test.a",))])
+
+
+def test_a_run_that_loaded_data_triggers_dataflow_for_the_served_table(
+    pg, settings, store, dataflow
+):
+    source = Source(
+        id="test.things",
+        dataset=make_dataset(Mode.INCREMENTAL, l1=(L1Column("a", "integer"),)),
+        folder="test/things",
+        trigger_dataflow=True,
+    )
+    catalogue = Catalogue([source])
+    store("test/things/one.csv", b"a,b\n1,x\n")
+
+    ingest_sources(catalogue, [source.id], settings.DATASETS_FOLDER)
+    ingest_sources(catalogue, [source.id], settings.DATASETS_FOLDER)  # nothing new: no trigger
+
+    assert dataflow.refused == 0
+    assert dataflow.triggered == [
+        {"conf": {"data_uploader_schema_name": "test.things", "data_uploader_table_name": "L1"}}
+    ]
