@@ -11,6 +11,7 @@ under the state folder (.state/, or DSS_STATE_DIR).
 """
 
 import argparse
+import contextlib
 import hashlib
 import os
 import secrets
@@ -148,32 +149,44 @@ def supervise(commands: dict[str, list[str]]) -> int:
     # even when we were started with SIGINT ignored (a background job of a shell).
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    processes = {
-        name: subprocess.Popen(command, start_new_session=True)
-        for name, command in commands.items()
-    }
+    processes: dict[str, subprocess.Popen] = {}
     code = 0
-    while not stopping:
-        ended = {name: process.poll() for name, process in processes.items()}
-        ended = {name: returned for name, returned in ended.items() if returned is not None}
-        if ended:
-            name, code = next(iter(ended.items()))
-            print(f"The {name} process ended (exit code {code}); stopping.", flush=True)
-            break
-        time.sleep(0.2)
-    print("Stopping the web server and the task worker ...", flush=True)
-    for process in processes.values():
+    try:
+        for name, command in commands.items():
+            processes[name] = subprocess.Popen(command, start_new_session=True)
+        while not stopping:
+            ended = {name: process.poll() for name, process in processes.items()}
+            ended = {name: returned for name, returned in ended.items() if returned is not None}
+            if ended:
+                name, code = next(iter(ended.items()))
+                print(f"The {name} process ended (exit code {code}); stopping.", flush=True)
+                break
+            time.sleep(0.2)
+    finally:
+        # Whatever happened to us (even a closed output), the children do not outlive us.
+        stop_all(list(processes.values()))
+    return code
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    """Ask each process group to stop (SIGTERM); kill what still runs after a while.
+
+    The worker finishes its current task first. Processes that end without running their
+    exit hooks are dropped from the embedded database's list of users by our caller.
+    """
+    with contextlib.suppress(OSError):
+        print("Stopping the web server and the task worker ...", flush=True)
+    for process in processes:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
+            os.killpg(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_SECONDS
-    for process in processes.values():
+    for process in processes:
         try:
             process.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
         wait_until_group_is_gone(process.pid)
-    return code
 
 
 def wait_until_group_is_gone(group: int) -> None:
