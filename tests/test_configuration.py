@@ -179,6 +179,19 @@ def test_check_services_passes_with_a_database_and_a_bucket(
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_redis_stops_the_start(production, database_url):
+    environment = {
+        **production,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+    }
+
+    result = run([sys.executable, "manage.py", "check_services"], environment)
+
+    assert_stops_with_one_line_naming(result, "REDIS_URL")
+
+
 needs_project_virtualenv = pytest.mark.skipif(
     Path(sys.prefix).resolve() != (PROJECT_DIR / ".venv").resolve(),
     reason="dev.py runs the service from the project's .venv",
