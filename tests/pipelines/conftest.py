@@ -123,10 +123,6 @@ class Server:
 Answer = tuple[int, dict[str, str], bytes]
 
 
-def _serve(routes_server: Server, httpd: ThreadingHTTPServer) -> None:
-    httpd.serve_forever(poll_interval=0.05)
-
-
 @pytest.fixture
 def http_server() -> Iterator[Server]:
     """An HTTP server on 127.0.0.1 (ephemeral port); a route is an Answer or a function.
@@ -167,7 +163,7 @@ def http_server() -> Iterator[Server]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     server.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=_serve, args=(server, httpd), daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     httpd.shutdown()
@@ -195,6 +191,13 @@ def dataflow(http_server: Server, settings) -> Dataflow:
     settings.DATAFLOW_HAWK_KEY = DATAFLOW_KEY
     settings.DATAFLOW_UPLOADER_DAG_ID = "DSSGenericPipeline"
 
+    nonces = set()
+
+    def seen_nonce(sender_id: str, nonce: str, timestamp: str) -> bool:
+        seen = (sender_id, nonce, timestamp) in nonces
+        nonces.add((sender_id, nonce, timestamp))
+        return seen
+
     def verified(handler, recorded: Recorded) -> bool:
         try:
             mohawk.Receiver(
@@ -204,6 +207,7 @@ def dataflow(http_server: Server, settings) -> Dataflow:
                 recorded.method,
                 content=recorded.body,
                 content_type=recorded.headers.get("Content-Type", ""),
+                seen_nonce=seen_nonce,
             )
         except mohawk.exc.HawkFail:
             stand_in.refused += 1
