@@ -92,7 +92,9 @@ if not DATABASE_URL:
 
     DATABASE_URL = embedded_database_url(STATE_DIR)
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
 except ValueError:
     raise SystemExit(
         "DATABASE_URL is not a PostgreSQL URL (postgres://user:password@host:port/name)"
