@@ -21,7 +21,7 @@ def small_cache(db, settings):
 
 def rows_like(pattern: str) -> int:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM dss_cache WHERE cache_key LIKE %s", [pattern])
+        cursor.execute("SELECT count(*) FROM dss_cache WHERE cache_key LIKE %s", [f"%:{pattern}"])
         return cursor.fetchone()[0]
 
 
@@ -32,10 +32,26 @@ def test_live_nonces_outlast_max_entries(small_cache):
     assert not small_cache.add("nonce-0", True, timeout=60)
 
 
-def test_expired_entries_are_deleted_once_max_entries_is_passed(small_cache):
-    for number in range(6):
-        small_cache.add(f"old-{number}", True, timeout=-1)
-    assert rows_like("%old-%") == 6
-    small_cache.add("new", True, timeout=60)
-    assert rows_like("%old-%") == 0
+def test_an_add_deletes_expired_entries(small_cache):
+    for number in range(3):
+        small_cache.set(f"old-{number}", True, timeout=-1)
+    assert rows_like("old-%") == 3
+    assert small_cache.add("new", True, timeout=60)
+    assert rows_like("old-%") == 0
     assert small_cache.get("new")
+
+
+def test_an_expired_key_can_be_added_again(small_cache):
+    small_cache.set("nonce", True, timeout=-1)
+    assert small_cache.add("nonce", True, timeout=60)
+    assert not small_cache.add("nonce", True, timeout=60)
+
+
+def test_set_culls_expired_entries_only(small_cache):
+    for number in range(6):
+        small_cache.set(f"live-{number}", True, timeout=60)
+    small_cache.set("old", True, timeout=-1)
+    for number in range(6, 12):
+        small_cache.set(f"live-{number}", True, timeout=60)
+    assert rows_like("old") == 0
+    assert all(small_cache.get(f"live-{number}") for number in range(12))
