@@ -244,8 +244,7 @@ def _highest_nomenclature(dataset: Dataset, context: L1Context) -> sql.Composabl
         "INSERT INTO {l1} (data_source_row_id, reporter, product, bound_rate) "
         "SELECT DISTINCT ON (reporter, product) id, reporter, product, bound_rate "
         "FROM {l0} WHERE id > {after_id} "
-        "ORDER BY reporter, product, right(nomen_code, 1)::int DESC "
-        "ON CONFLICT (data_source_row_id) DO NOTHING"
+        "ORDER BY reporter, product, right(nomen_code, 1)::int DESC"
     ).format(l1=context.l1, l0=context.l0, after_id=context.after_id)
 
 

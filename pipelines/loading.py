@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from pipelines.datasets import Dataset, L1Context, Mode
+from pipelines.datasets import Column, Dataset, L1Context, Mode
 from pipelines.locking import lock_dataset_for_transaction
 
 logger = logging.getLogger(__name__)
@@ -109,14 +109,21 @@ def _load(
         cursor.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dataset.schema))
         )
-        create_tables(cursor, dataset, tables)
+        new_l0 = create_table(cursor, tables.schema, tables.l0_name, _l0_columns(dataset))
+        new_l1 = dataset.has_l1 and create_table(
+            cursor, tables.schema, tables.l1_name, _l1_columns(dataset)
+        )
         cursor.execute("SELECT set_config(%s, %s, true)", (DATAFILE_SETTING, datafile))
-        cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(tables.l0))
-        previous_max_id = cursor.fetchone()[0]
+        previous_max_id = 0
+        if not new_l0:
+            cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(tables.l0))
+            previous_max_id = cursor.fetchone()[0]
         if dataset.mode is Mode.INCREMENTAL:
             rows_read = _copy(cursor, dataset, tables.l0, chunks)
         else:
-            rows_read = _load_snapshot_l0(cursor, dataset, tables, chunks, params, previous_max_id)
+            rows_read = _load_snapshot_l0(cursor, dataset, tables, chunks, params, new_l0)
+        if new_l0:
+            add_l0_keys(cursor, dataset, tables)
         cursor.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(tables.l0), (previous_max_id,)
         )
@@ -127,6 +134,8 @@ def _load(
         if dataset.has_l1:
             cursor.execute(_l1_insert(dataset, tables, previous_max_id), params)
             l1_added = cursor.rowcount
+            if new_l1:
+                add_l1_keys(cursor, dataset, tables)
         if rebuild:
             swap_tables(cursor, dataset, tables, final)
     logger.info(
@@ -140,52 +149,95 @@ def _load(
     return LoadResult(rows_read=rows_read, l0_rows_added=l0_added, l1_rows_added=l1_added)
 
 
-def create_tables(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
-    """Create the dataset's tables under ``tables``' names unless they exist."""
-    data_columns = [
+def create_table(
+    cursor: psycopg.Cursor, schema: str, name: str, columns: list[sql.Composable]
+) -> bool:
+    """Create the table unless it exists; True when it was created (it has no keys yet).
+
+    Keys and indexes of a new table are added after it is filled: building an index from
+    sorted data is much faster than keeping it up to date row by row.
+    """
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = %s AND tablename = %s)",
+        (schema, name),
+    )
+    if cursor.fetchone()[0]:
+        return False
+    cursor.execute(
+        sql.SQL("CREATE TABLE {} ({})").format(
+            sql.Identifier(schema, name), sql.SQL(", ").join(columns)
+        )
+    )
+    return True
+
+
+def _data_columns(columns: Iterable[Column]) -> list[sql.Composable]:
+    return [
         sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
-        for column in dataset.columns
+        for column in columns
     ]
+
+
+def _l0_columns(dataset: Dataset) -> list[sql.Composable]:
     helper_columns = [
-        sql.SQL("id serial PRIMARY KEY"),
+        sql.SQL("id serial NOT NULL"),
         sql.SQL("datafile_created text DEFAULT current_setting({}, true)").format(
             sql.Literal(DATAFILE_SETTING)
         ),
     ]
     if dataset.mode is Mode.SNAPSHOT:
         # Collation "C": the hashes are hex digits, compared bytewise (faster index upkeep).
-        helper_columns += [
-            sql.SQL("datafile_updated text"),
-            sql.SQL('data_hash text COLLATE "C" UNIQUE'),
-        ]
-    cursor.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-            tables.l0, sql.SQL(", ").join(helper_columns + data_columns)
-        )
-    )
-    if not dataset.has_l1:
+        helper_columns += [sql.SQL("datafile_updated text"), sql.SQL('data_hash text COLLATE "C"')]
+    return helper_columns + _data_columns(dataset.columns)
+
+
+def _l1_columns(dataset: Dataset) -> list[sql.Composable]:
+    helper_columns = [sql.SQL("id serial NOT NULL"), sql.SQL("data_source_row_id integer")]
+    return helper_columns + _data_columns(dataset.l1_columns)
+
+
+def add_l0_keys(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
+    """Primary key on id and, for a snapshot, UNIQUE(data_hash) after removing repeats."""
+    _add_constraint(cursor, tables.l0, f"{tables.l0_name}_pkey", "PRIMARY KEY (id)")
+    if dataset.mode is not Mode.SNAPSHOT:
         return
-    unique = dataset.mode is Mode.SNAPSHOT and dataset.l1_unique_source_row
-    l1_columns = [
-        sql.SQL("id serial PRIMARY KEY"),
-        sql.SQL("data_source_row_id integer UNIQUE" if unique else "data_source_row_id integer"),
-    ] + [
-        sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
-        for column in dataset.l1_columns
-    ]
-    cursor.execute(
-        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
-            tables.l1, sql.SQL(", ").join(l1_columns)
+    name = f"{tables.l0_name}_data_hash_key"
+    try:
+        with cursor.connection.transaction():
+            _add_constraint(cursor, tables.l0, name, "UNIQUE (data_hash)")
+    except psycopg.errors.UniqueViolation:
+        # Rows repeated within the file: keep the first of each, as a load into an existing
+        # table does.
+        cursor.execute(
+            sql.SQL(
+                "DELETE FROM {l0} WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER "
+                "(PARTITION BY data_hash ORDER BY id) AS copy FROM {l0}) AS r WHERE copy > 1)"
+            ).format(l0=tables.l0)
         )
-    )
+        _add_constraint(cursor, tables.l0, name, "UNIQUE (data_hash)")
+
+
+def add_l1_keys(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
+    _add_constraint(cursor, tables.l1, f"{tables.l1_name}_pkey", "PRIMARY KEY (id)")
+    if dataset.mode is Mode.SNAPSHOT and dataset.l1_unique_source_row:
+        name = f"{tables.l1_name}_data_source_row_id_key"
+        _add_constraint(cursor, tables.l1, name, "UNIQUE (data_source_row_id)")
     for column in dataset.l1_indexes:
         cursor.execute(
-            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.SQL("CREATE INDEX {} ON {} ({})").format(
                 sql.Identifier(f"{tables.l1_name}_{column}_idx"),
                 tables.l1,
                 sql.Identifier(column),
             )
         )
+
+
+def _add_constraint(cursor: psycopg.Cursor, table: sql.Composable, name: str, what: str) -> None:
+    cursor.execute(
+        sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+            table, sql.Identifier(name), sql.SQL(what)
+        )
+    )
 
 
 def _copy(
@@ -223,16 +275,12 @@ def _load_snapshot_l0(
     tables: Tables,
     chunks: Iterable[bytes],
     params: dict[str, str],
-    previous_max_id: int,
+    new_table: bool,
 ) -> int:
     stage = sql.Identifier(STAGE_TABLE)
     cursor.execute(
         sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-            stage,
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
-                for column in dataset.columns
-            ),
+            stage, sql.SQL(", ").join(_data_columns(dataset.columns))
         )
     )
     rows_read = _copy(cursor, dataset, stage, chunks)
@@ -240,28 +288,43 @@ def _load_snapshot_l0(
     row_hash = sql.SQL("md5(ROW({})::text)").format(
         sql.SQL(", ").join(map(sql.Identifier, dataset.hashed_column_names))
     )
-    if previous_max_id:
-        # Rows already present stay as they are (same id, same datafile_created); they only
-        # learn that this file has them too.
+    if new_table:
+        # Rows repeated within the file are removed when the unique key is added.
         cursor.execute(
             sql.SQL(
-                "UPDATE {l0} SET datafile_updated = %(datafile)s "
-                "FROM (SELECT DISTINCT {row_hash} AS dss_hash FROM {stage}) AS s "
-                "WHERE {l0}.data_hash = s.dss_hash"
-            ).format(l0=tables.l0, row_hash=row_hash, stage=stage),
+                "INSERT INTO {l0} (datafile_created, datafile_updated, data_hash, {columns}) "
+                "SELECT %(datafile)s, %(datafile)s, {row_hash}, {columns} FROM {stage}"
+            ).format(l0=tables.l0, columns=columns, row_hash=row_hash, stage=stage),
             params,
         )
-    # New rows; a row repeated within the file conflicts with its first copy and is skipped.
+    else:
+        _merge_snapshot(cursor, tables, stage, columns, row_hash, params)
+    cursor.execute(sql.SQL("DROP TABLE {}").format(stage))
+    return rows_read
+
+
+def _merge_snapshot(
+    cursor: psycopg.Cursor,
+    tables: Tables,
+    stage: sql.Composable,
+    columns: sql.Composable,
+    row_hash: sql.Composable,
+    params: dict[str, str],
+) -> None:
+    """Rows already in L0 only learn that this file has them too (same id, same created);
+    new rows are inserted once each, in hash order (cheap upkeep of the hash index)."""
     cursor.execute(
         sql.SQL(
+            "WITH file AS MATERIALIZED (SELECT {row_hash} AS dss_hash, {columns} FROM {stage}), "
+            "seen AS (UPDATE {l0} SET datafile_updated = %(datafile)s FROM file "
+            "WHERE {l0}.data_hash = file.dss_hash) "
             "INSERT INTO {l0} (datafile_created, datafile_updated, data_hash, {columns}) "
-            "SELECT %(datafile)s, %(datafile)s, {row_hash}, {columns} FROM {stage} "
-            "ON CONFLICT (data_hash) DO NOTHING"
+            "SELECT DISTINCT ON (dss_hash) %(datafile)s, %(datafile)s, dss_hash, {columns} "
+            "FROM file WHERE NOT EXISTS (SELECT FROM {l0} WHERE {l0}.data_hash = file.dss_hash) "
+            "ORDER BY dss_hash"
         ).format(l0=tables.l0, columns=columns, row_hash=row_hash, stage=stage),
         params,
     )
-    cursor.execute(sql.SQL("DROP TABLE {}").format(stage))
-    return rows_read
 
 
 def _delete_previous(
@@ -286,19 +349,15 @@ def _l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composabl
         sql.SQL(column.expression) if column.expression else sql.Identifier(column.name)
         for column in dataset.l1_columns
     ]
-    conflict = sql.SQL("")
-    if dataset.mode is Mode.SNAPSHOT and dataset.l1_unique_source_row:
-        conflict = sql.SQL(" ON CONFLICT (data_source_row_id) DO NOTHING")
     return sql.SQL(
         "INSERT INTO {l1} (data_source_row_id, {names}) SELECT id, {expressions} "
-        "FROM {l0} WHERE id > {after_id}{conflict}"
+        "FROM {l0} WHERE id > {after_id}"
     ).format(
         l1=context.l1,
         names=sql.SQL(", ").join(sql.Identifier(column.name) for column in dataset.l1_columns),
         expressions=sql.SQL(", ").join(expressions),
         l0=context.l0,
         after_id=context.after_id,
-        conflict=conflict,
     )
 
 

@@ -38,10 +38,10 @@ def test_snapshot_keeps_one_row_per_hash_and_marks_the_files_that_had_it(pg):
     dataset = make_dataset(Mode.SNAPSHOT, l1=L1_DOUBLED)
 
     first = load_bytes(pg, dataset, b"a,b\n1,x\n2,y\n2,y\n", "one.csv")
-    second = load_bytes(pg, dataset, b"a,b\n1,x\n2,changed\n", "two.csv")
+    second = load_bytes(pg, dataset, b"a,b\n1,x\n2,changed\n2,changed\n", "two.csv")
 
     assert (first.rows_read, first.l0_rows_added, first.l1_rows_added) == (3, 2, 2)
-    assert (second.rows_read, second.l0_rows_added, second.l1_rows_added) == (2, 1, 1)
+    assert (second.rows_read, second.l0_rows_added, second.l1_rows_added) == (3, 1, 1)
     l0 = {
         (a, b): (created, updated)
         for created, updated, a, b in rows(
