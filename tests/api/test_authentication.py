@@ -3,6 +3,7 @@
 import time
 
 import pytest
+import requests
 from mohawk.exc import MisComputedContentHash
 
 from tests.api.builders import make_client, sign
@@ -230,3 +231,62 @@ def test_forwarded_headers_are_ignored_unless_trusted(client, things, settings):
         },
     )
     assert_refused(response, 401, "MAC does not match")
+
+
+def test_every_error_status_through_a_real_server(live_server, tables):
+    """The same answers over real HTTP, signed by a client the way data-flow signs."""
+    tables.create("acme.things", "L0", {"name": "text"}, [("a",)])
+    tables.create("acme.things", "flat", {"name": "text"}, [("a",)], with_id=False)
+    caller = make_client(scopes=["table_data"])
+    base = f"{live_server.url}/api/v1"
+
+    def get(path: str, headers: dict) -> requests.Response:
+        return requests.get(f"{base}{path}", headers=headers, timeout=30)
+
+    def signed(path: str, **options):
+        return sign(caller, f"{base}{path}", **options)
+
+    replayed = signed("/table-data/acme.things/L0")
+    assert get("/table-data/acme.things/L0", replayed.headers).status_code == 200
+    refusals = [
+        (get("/table-data/acme.things/L0", {}), 401, "credentials were not provided"),
+        (get("/table-data/acme.things/L0", {"Authorization": "Hawk id=x"}), 400, "Malformed"),
+        (
+            get("/table-data/acme.things/L0", signed("/table-data/acme.things/L1").headers),
+            401,
+            "MAC does not match",
+        ),
+        (get("/table-data/acme.things/L0", replayed.headers), 401, "nonce has already been used"),
+        (
+            get(
+                "/table-data/acme.things/L0",
+                signed("/table-data/acme.things/L0", _timestamp=int(time.time()) - 600).headers,
+            ),
+            401,
+            "seconds away",
+        ),
+    ]
+    for response, status, words in refusals:
+        assert response.status_code == status
+        assert response.headers["Content-Type"] == "application/json"
+        assert words in response.json()["error"]
+        assert "Server-Authorization" not in response.headers
+        if status == 401:
+            assert response.headers["WWW-Authenticate"].startswith("Hawk")
+
+    for path, status in [
+        ("/table-structure/acme.things/L0", 403),
+        ("/table-data/acme.things/missing", 404),
+        ("/table-data/pg_catalog/pg_class", 404),
+        ("/table-data/acme.things/flat", 422),
+        ("/table-data/acme.things/L0?next-id=x", 400),
+    ]:
+        request = signed(path)
+        response = get(path, request.headers)
+        assert response.status_code == status
+        assert "error" in response.json()
+        assert request.verifies(
+            response.content,
+            response.headers["Content-Type"],
+            response.headers["Server-Authorization"],
+        )
