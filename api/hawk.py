@@ -88,11 +88,9 @@ def authenticate(request: HttpRequest) -> tuple[HawkClient, Receiver]:
             # The nonce is only remembered once the MAC matches, so trying the next
             # spelling of the URL is safe.
             if url is urls[-1]:
-                logger.warning("HAWK authentication refused: %s", error)
-                raise rejection(error) from None
+                raise refused(error, header) from None
         except HawkFail as error:
-            logger.warning("HAWK authentication refused: %s", error)
-            raise rejection(error) from None
+            raise refused(error, header) from None
         else:
             return next(client for client in clients.values() if client), receiver
     raise AssertionError("unreachable: signable_urls is never empty")
@@ -129,6 +127,15 @@ def check_well_formed(header: str) -> None:
         raise MalformedHeader(f"Malformed HAWK Authorization header: missing {', '.join(missing)}")
     if not attributes["ts"].isdigit():
         raise MalformedHeader("Malformed HAWK Authorization header: ts is not a whole number")
+
+
+def refused(error: HawkFail, header: str) -> Rejected:
+    """The Rejected error for ``error``, logged with the client's id (mohawk's own messages
+    hold MACs, which stay out of the logs)."""
+    rejected = rejection(error)
+    client_id = parse_authorization_header(header).get("id")
+    logger.warning("HAWK authentication refused for id %r: %s", client_id, rejected)
+    return rejected
 
 
 def rejection(error: HawkFail) -> Rejected:

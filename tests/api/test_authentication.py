@@ -85,11 +85,14 @@ def test_an_unknown_hawk_id_answers_401(client, things, db):
     assert response["WWW-Authenticate"] == "Hawk"
 
 
-def test_a_wrong_key_answers_401(client, things):
+def test_a_wrong_key_answers_401_and_is_logged_without_macs(client, things, caplog):
     caller = make_client()
     caller.key = "not-the-key-that-is-stored-here"
     response = send(client, things, sign(caller, f"{HOST}{things}"))
     assert_refused(response, 401, "MAC does not match")
+    (record,) = [record for record in caplog.records if record.name == "api.hawk"]
+    assert caller.id in record.getMessage()
+    assert "ours" not in record.getMessage()
 
 
 def test_a_signature_for_another_url_answers_401(client, things):
