@@ -1,5 +1,7 @@
 """The OpenAPI document at /api/schema/ and its browsable page at /api/docs/."""
 
+import re
+
 import pytest
 
 from api.datasets import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
@@ -75,10 +77,16 @@ def test_errors_are_documented_as_json_objects_with_an_error(document):
     assert error["required"] == ["error"]
 
 
-def test_the_docs_page_serves_swagger_ui_from_the_service(client, db):
+def test_the_docs_page_serves_swagger_ui_from_the_service(client, db, settings):
+    # Serve the apps' static folders, as collectstatic would in production.
+    settings.WHITENOISE_USE_FINDERS = True
     response = client.get("/api/docs/")
     assert response.status_code == 200
     page = response.content.decode()
     assert "swagger-ui" in page
     assert "/api/schema/" in page
     assert "cdn." not in page
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css))"', page)
+    assert len(assets) == 3
+    for asset in assets:
+        assert client.get(asset).status_code == 200
