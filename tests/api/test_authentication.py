@@ -200,6 +200,12 @@ def test_errors_after_authentication_are_signed(client, tables):
         )
 
 
+def via_proxy(client, path, signed):
+    """GET ``path`` as a TLS-terminating proxy for https://data.example.org passes it on."""
+    proxy_headers = {"X-Forwarded-Host": "data.example.org", "X-Forwarded-Proto": "https"}
+    return client.get(path, headers={**signed.headers, **proxy_headers})
+
+
 def test_behind_a_trusted_proxy_the_public_url_is_signed_and_linked(client, tables, settings):
     settings.USE_X_FORWARDED_HOST = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -207,15 +213,7 @@ def test_behind_a_trusted_proxy_the_public_url_is_signed_and_linked(client, tabl
     settings.PAGINATION_SIZE = 1
     tables.create("acme.things", "L0", {"name": "text"}, [("a",), ("b",)])
     path = "/api/v1/table-data/acme.things/L0?orientation=records"
-    signed = sign(make_client(), f"https://data.example.org{path}")
-    response = client.get(
-        path,
-        headers={
-            **signed.headers,
-            "X-Forwarded-Host": "data.example.org",
-            "X-Forwarded-Proto": "https",
-        },
-    )
+    response = via_proxy(client, path, sign(make_client(), f"https://data.example.org{path}"))
     assert response.status_code == 200
     assert response.json()["next"] == (
         "https://data.example.org/api/v1/table-data/acme.things/L0?orientation=records&next-id=2"
@@ -224,15 +222,7 @@ def test_behind_a_trusted_proxy_the_public_url_is_signed_and_linked(client, tabl
 
 def test_forwarded_headers_are_ignored_unless_trusted(client, things, settings):
     settings.ALLOWED_HOSTS = ["testserver", "data.example.org"]
-    signed = sign(make_client(), f"https://data.example.org{things}")
-    response = client.get(
-        things,
-        headers={
-            **signed.headers,
-            "X-Forwarded-Host": "data.example.org",
-            "X-Forwarded-Proto": "https",
-        },
-    )
+    response = via_proxy(client, things, sign(make_client(), f"https://data.example.org{things}"))
     assert_refused(response, 401, "MAC does not match")
 
 
