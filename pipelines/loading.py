@@ -38,6 +38,7 @@ REBUILD_SUFFIX = ".new"
 # The session setting that L0's datafile_created column takes its default from, so that COPY
 # can write straight into L0 without naming the datafile on every row.
 DATAFILE_SETTING = "dss.datafile"
+NO_OPTIONS = sql.SQL("")
 
 
 class LoadError(Exception):
@@ -109,7 +110,9 @@ def _load(
         cursor.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dataset.schema))
         )
-        new_l0 = create_table(cursor, tables.schema, tables.l0_name, _l0_columns(dataset))
+        new_l0 = create_table(
+            cursor, tables.schema, tables.l0_name, _l0_columns(dataset), _l0_storage(dataset)
+        )
         new_l1 = dataset.has_l1 and create_table(
             cursor, tables.schema, tables.l1_name, _l1_columns(dataset)
         )
@@ -150,7 +153,11 @@ def _load(
 
 
 def create_table(
-    cursor: psycopg.Cursor, schema: str, name: str, columns: list[sql.Composable]
+    cursor: psycopg.Cursor,
+    schema: str,
+    name: str,
+    columns: list[sql.Composable],
+    storage: sql.Composable = NO_OPTIONS,
 ) -> bool:
     """Create the table unless it exists; True when it was created (it has no keys yet).
 
@@ -164,8 +171,8 @@ def create_table(
     if cursor.fetchone()[0]:
         return False
     cursor.execute(
-        sql.SQL("CREATE TABLE {} ({})").format(
-            sql.Identifier(schema, name), sql.SQL(", ").join(columns)
+        sql.SQL("CREATE TABLE {} ({}){}").format(
+            sql.Identifier(schema, name), sql.SQL(", ").join(columns), storage
         )
     )
     return True
@@ -189,6 +196,15 @@ def _l0_columns(dataset: Dataset) -> list[sql.Composable]:
         # Collation "C": the hashes are hex digits, compared bytewise (faster index upkeep).
         helper_columns += [sql.SQL("datafile_updated text"), sql.SQL('data_hash text COLLATE "C"')]
     return helper_columns + _data_columns(dataset.columns)
+
+
+def _l0_storage(dataset: Dataset) -> sql.Composable:
+    """Half-empty pages for snapshot L0: every load sets datafile_updated on every row the
+    file still has, and with room on the page PostgreSQL updates a row in place (a HOT
+    update, no index entries), about eight times faster than moving it."""
+    if dataset.mode is Mode.SNAPSHOT:
+        return sql.SQL(" WITH (fillfactor = 50)")
+    return NO_OPTIONS
 
 
 def _l1_columns(dataset: Dataset) -> list[sql.Composable]:
