@@ -5,6 +5,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
+from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from pipelines.sources import Source
@@ -31,6 +32,19 @@ def selected_ids(options: dict, sources: Iterable[Source]) -> list[str]:
     if options["all"]:
         return [source.id for source in sources]
     return options.get(SELECTED) or []
+
+
+def sources_to_run(
+    command: BaseCommand, name: str, options: dict, sources: list[Source]
+) -> list[str]:
+    """The ids the options select; for ``--list`` or no selection, prints that and gives []."""
+    if options["list"]:
+        command.stdout.write("\n".join(describe(sources)))
+        return []
+    source_ids = selected_ids(options, sources)
+    if not source_ids:
+        command.print_help("manage.py", name)
+    return source_ids
 
 
 def describe(sources: Iterable[Source]) -> Iterator[str]:

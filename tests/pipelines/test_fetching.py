@@ -215,3 +215,17 @@ def test_fetch_sources_command_fails_when_a_source_fails(ons_portal, db):
 
     with pytest.raises(CommandError, match="1 source"):
         call_command("fetch_sources", "--all", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_fetch_sources_without_arguments_prints_the_help(db, capsys):
+    call_command("fetch_sources")
+
+    assert "--ons.postcode_directory" in capsys.readouterr().out
+
+
+def test_fetch_sources_lists_only_sources_with_an_origin(db):
+    out = io.StringIO()
+
+    call_command("fetch_sources", "--list", stdout=out)
+
+    assert [line.split()[0] for line in out.getvalue().splitlines()] == ["ons.postcode_directory"]

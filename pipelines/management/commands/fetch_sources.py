@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from pipelines.catalogue import CATALOGUE
 from pipelines.fetching import FetchError, fetch_source, http_session
-from pipelines.management.selection import add_source_arguments, describe, selected_ids
+from pipelines.management.selection import add_source_arguments, sources_to_run
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +27,8 @@ class Command(BaseCommand):
         add_source_arguments(parser, fetchable())
 
     def handle(self, *args, **options):
-        sources = fetchable()
-        if options["list"]:
-            self.stdout.write("\n".join(describe(sources)))
-            return
-        source_ids = selected_ids(options, sources)
+        source_ids = sources_to_run(self, "fetch_sources", options, fetchable())
         if not source_ids:
-            self.print_help("manage.py", "fetch_sources")
             return
         session = http_session()
         downloaded, stored, failures = 0, 0, []

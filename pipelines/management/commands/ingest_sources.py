@@ -7,8 +7,7 @@ from pipelines.catalogue import CATALOGUE
 from pipelines.ingesting import ingest_sources
 from pipelines.management.selection import (
     add_source_arguments,
-    describe,
-    selected_ids,
+    sources_to_run,
     terminal_progress,
 )
 
@@ -29,12 +28,8 @@ class Command(BaseCommand):
         add_source_arguments(parser, CATALOGUE)
 
     def handle(self, *args, **options):
-        if options["list"]:
-            self.stdout.write("\n".join(describe(CATALOGUE)))
-            return
-        source_ids = selected_ids(options, CATALOGUE)
+        source_ids = sources_to_run(self, "ingest_sources", options, list(CATALOGUE))
         if not source_ids:
-            self.print_help("manage.py", "ingest_sources")
             return
         runs = ingest_sources(
             CATALOGUE,
