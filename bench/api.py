@@ -221,8 +221,8 @@ def main() -> None:
 
 
 def report(base: str, starts: list[int], options: argparse.Namespace) -> None:
-    cache = "Redis" if options.redis else "database cache"
-    print(f"gunicorn, 2 sync workers, nonces in the {cache}; {len(starts)} sample pages")
+    cache = "Redis" if options.redis else "the database cache"
+    print(f"gunicorn, 2 sync workers, nonces in {cache}; {len(starts)} sample pages")
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     signed_get(requests.Session(), page_url(base, 1, "records"))  # warm both workers up
     signed_get(requests.Session(), page_url(base, 1, "records"))
