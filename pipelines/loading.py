@@ -91,6 +91,9 @@ def load_file(
             return _load(conn, dataset, chunks, datafile, member or datafile, rebuild)
     except psycopg.Error as error:
         raise LoadError(describe_error(error, datafile)) from error
+    except UnicodeDecodeError as error:  # from transcoding an encoding PostgreSQL lacks
+        encoding = dataset.file_format.encoding
+        raise LoadError(f"{datafile}: cannot be read as {encoding}: {error}") from error
 
 
 def _load(

@@ -207,3 +207,10 @@ def test_an_undecodable_file_fails_with_its_line(pg):
         LoadError, match=r'^bad\.csv: line 2: invalid byte sequence for encoding "UTF8"'
     ):
         load_bytes(pg, dataset, b"a,b\n1,caf\xe9\n", "bad.csv")
+
+
+def test_a_file_not_in_an_encoding_transcoded_here_fails_naming_it(pg):
+    dataset = make_dataset(Mode.INCREMENTAL, encoding="shift_jis")
+
+    with pytest.raises(LoadError, match=r"^bad\.csv: cannot be read as shift_jis: "):
+        load_bytes(pg, dataset, b"a,b\n1,\x81\n", "bad.csv")
