@@ -70,7 +70,7 @@ ONS_MONTH_DATES = {
 
 
 def _ons_listing_url() -> str:
-    return getattr(settings, "ONS_POSTCODE_DIRECTORY_LISTING_URL", "") or ONS_LISTING_URL
+    return settings.ONS_POSTCODE_DIRECTORY_LISTING_URL or ONS_LISTING_URL
 
 
 ons_postcode_directory = Source(
