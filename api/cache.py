@@ -1,6 +1,7 @@
 """The database cache backend for HAWK nonces (used when REDIS_URL is not set)."""
 
 import base64
+import itertools
 import pickle
 from datetime import UTC, datetime
 
@@ -8,14 +9,20 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.db import DatabaseCache as DjangoDatabaseCache
 from django.db import connections, router
 
+# Expired entries are deleted by every this many adds: a delete scans the table, an add
+# alone is a single index insert.
+PURGE_EVERY = 100
+_adds = itertools.count(1)
+
 
 class DatabaseCache(DjangoDatabaseCache):
     """Django's database cache, with an ``add`` of one statement that never evicts live keys.
 
     Django's ``add`` takes five round trips (count, begin, select, insert, commit) and culls a
     third of all entries, live ones included, once there are more than MAX_ENTRIES; a nonce
-    evicted early could be replayed. Here ``add`` is one atomic INSERT ... ON CONFLICT that also
-    deletes expired entries, and culling (for ``set``) deletes expired entries only.
+    evicted early could be replayed. Here ``add`` is one atomic INSERT ... ON CONFLICT, every
+    ``PURGE_EVERY``-th add of a process also deletes expired entries, and culling (for
+    ``set``) deletes expired entries only.
     """
 
     def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None) -> bool:
@@ -32,9 +39,8 @@ class DatabaseCache(DjangoDatabaseCache):
         ).replace(microsecond=0)
         pickled = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
         # An expired entry under the same key is replaced; a live one makes the insert a no-op
-        # that returns no row. Other expired entries go in the same statement.
+        # that returns no row.
         statement = f"""
-            WITH purged AS (DELETE FROM {table} WHERE expires < %s AND cache_key <> %s)
             INSERT INTO {table} (cache_key, value, expires) VALUES (%s, %s, %s)
             ON CONFLICT (cache_key) DO UPDATE
                 SET value = EXCLUDED.value, expires = EXCLUDED.expires
@@ -42,8 +48,11 @@ class DatabaseCache(DjangoDatabaseCache):
             RETURNING cache_key
         """  # noqa: S608 (the cache table's name, quoted)
         with connection.cursor() as cursor:
-            cursor.execute(statement, [now, key, key, pickled, expires, now])
-            return cursor.fetchone() is not None
+            cursor.execute(statement, [key, pickled, expires, now])
+            added = cursor.fetchone() is not None
+            if next(_adds) % PURGE_EVERY == 0:
+                self._cull(database, cursor, now, 0)
+        return added
 
     def _cull(self, db: str, cursor, now, num: int) -> None:
         operations = connections[db].ops
