@@ -1,9 +1,16 @@
 """Ingest runs and the ingest_sources command: the registry, skips, --force, failures,
 dependency order and the data-flow trigger."""
 
+import contextlib
+import fcntl
 import io
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -15,7 +22,7 @@ from pipelines.ingesting import ingest_sources
 from pipelines.models import DatafileRegistry
 from pipelines.sources import Catalogue, Source
 from tests.pipelines import source_files
-from tests.pipelines.conftest import make_dataset, rows
+from tests.pipelines.conftest import make_dataset, rows, zip_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 BACI = CATALOGUE.get("dit.baci")
@@ -104,9 +111,10 @@ def test_junk_files_in_storage_are_not_datafiles(pg, store):
     assert list(registry("dit.baci")) == ["baci.csv"]
 
 
-def test_a_zipped_file_is_loaded_from_its_member_and_named_after_it(pg, store):
-    from tests.pipelines.conftest import zip_bytes
-
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_a_zipped_file_is_loaded_from_its_member_and_named_after_it(pg, store, backend, request):
+    if backend == "s3":
+        request.getfixturevalue("s3_storage")
     inner = zip_bytes({"__MACOSX/._baci.csv": b"\0", "baci.csv": source_files.BACI})
     store("dit/baci/outer.zip", zip_bytes({"readme/": b"", "inner.zip": inner}))
 
@@ -164,6 +172,40 @@ def test_the_command_exits_non_zero_and_logs_lines_when_a_file_fails(
     assert "0 file(s) processed, 1 failed, 0 skipped; 0 rows loaded" in done.stdout
     assert 'bad.csv: line 2 ("1995,1,2"): missing data for column "j"' in done.stderr
     assert "dit.baci: loading bad.csv" in done.stderr
+
+
+def test_the_command_shows_a_progress_bar_on_a_terminal(
+    pg, database_url, storage_folder, service_environment, store
+):
+    store("dit/baci/baci.csv", source_files.BACI)
+    env = {
+        **service_environment,
+        "DATABASE_URL": database_url,
+        "DSS_STORAGE_DIR": str(storage_folder),
+        "DEBUG": "1",
+    }
+    terminal, child_end = pty.openpty()
+    # A terminal 100 columns wide (a new pseudo-terminal has none, and the bar would be empty).
+    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "ingest_sources", "--dit.baci"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=child_end,
+        text=True,
+        timeout=60,
+    )
+    os.close(child_end)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once everything written has been read
+        while chunk := os.read(terminal, 4096):
+            shown += chunk
+    os.close(terminal)
+
+    assert done.returncode == 0
+    assert re.search(r"\rbaci\.csv: +\d+%\|", shown.decode())
 
 
 def tracked_source(source_id: str, depends_on: tuple[str, ...] = (), **options) -> Source:
