@@ -12,6 +12,11 @@ Semantics (see the design's "Dataset tables"):
 - rebuild (``--force``, uploads): new tables are filled under temporary names and swapped in
   by rename at the end, so readers never see an empty table.
 
+A table that does not exist yet (a first load, a rebuild) is created without keys, filled,
+and then given its primary key and unique keys: building an index once is much faster than
+keeping it up to date row by row. L1 rows are built for the L0 rows whose id is above L0's
+largest id before the load (ids come from a sequence, and loads of a dataset never overlap).
+
 Concurrency: a transaction-level advisory lock per dataset serialises loads; a second load
 of the same dataset waits for the first to commit. Readers keep reading the old rows until
 the load commits (MVCC), and then see all of the new ones.
