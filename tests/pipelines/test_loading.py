@@ -3,6 +3,7 @@ rebuilds, parsing options, and precise errors that leave the previous data intac
 
 import hashlib
 
+import psycopg
 import pytest
 
 from pipelines.datasets import L1Column, Mode
@@ -141,6 +142,27 @@ def test_a_bad_file_fails_naming_line_column_and_value_and_changes_nothing(
     assert str(failure.value) == expected
     assert rows(pg, dataset, "L0", "a, b") == [(7, "old")]
     assert rows(pg, dataset, "L1", "a2, b") == [(14, "old")]
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_ids_follow_on_from_load_to_load_after_a_failed_load_on_another_connection(
+    pg, conninfo, mode
+):
+    dataset = make_dataset(mode, l1=L1_DOUBLED)
+    load_bytes(pg, dataset, b"a,b\n1,x\n", "one.csv")
+    with pytest.raises(LoadError):  # draws ids for its first rows, then fails
+        load_bytes(pg, dataset, b"a,b\n2,y\n3,z\nbad,w\n", "bad.csv")
+    with psycopg.connect(conninfo, autocommit=True) as other:
+        load_bytes(other, dataset, b"a,b\n4,v\n", "two.csv")
+
+    load_bytes(pg, dataset, b"a,b\n5,u\n", "three.csv")
+    load_bytes(pg, dataset, b"a,b\n6,t\n", "four.csv")
+
+    l0 = rows(pg, dataset, "L0", "id, a")
+    assert [a for _, a in l0] == [1, 4, 5, 6]
+    ids = [id_ for id_, _ in l0]
+    assert ids[2:] == [ids[1] + 1, ids[1] + 2]  # no ids skipped after a load that succeeded
+    assert rows(pg, dataset, "L1", "data_source_row_id, a2") == [(id_, a * 2) for id_, a in l0]
 
 
 def test_a_failed_rebuild_keeps_the_previous_tables(pg):
