@@ -11,7 +11,8 @@ million rows) under bench/data/, then loads it, each load in its own process:
 
 each into an empty dataset; and for information: the same file loaded a second time by (b)
 and (c) (an append; a file whose rows are all present already), and the snapshot row hash
-md5(ROW(...)::text) alone over the file's rows, which bounds (c) from below;
+md5(ROW(...)::text) alone over the file's rows in one process (the engine spreads it over
+parallel workers where it can);
 
 and prints rows per second, the ratio to (a), and each loading process's peak memory
 (maximum resident set size), the best of ``--repeat`` rounds of every case. The scale check

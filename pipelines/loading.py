@@ -17,6 +17,10 @@ and then given its primary key and unique keys: building an index once is much f
 keeping it up to date row by row. L1 rows are built for the L0 rows whose id is above L0's
 largest id before the load (ids come from a sequence, and loads of a dataset never overlap).
 
+Speed: incremental rows are COPYed straight into L0. Snapshot rows are COPYed into an unlogged
+stage table and hashed from there by statements that parallel workers can help with (CREATE
+TABLE AS; INSERT cannot run in parallel); a new snapshot L0 is that CREATE TABLE AS itself.
+
 Concurrency: a transaction-level advisory lock per dataset serialises loads; a second load
 of the same dataset waits for the first to commit. Readers keep reading the old rows until
 the load commits (MVCC), and then see all of the new ones.
@@ -27,7 +31,8 @@ datafile, line, column and value that PostgreSQL's COPY reported.
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -38,7 +43,9 @@ from pipelines.locking import lock_dataset_for_transaction
 
 logger = logging.getLogger(__name__)
 
+# A snapshot load's work tables, in the dataset's schema and dropped before the load commits.
 STAGE_TABLE = "dss_stage"
+HASHES_TABLE = "dss_hashes"
 REBUILD_SUFFIX = ".new"
 # The session setting that L0's datafile_created column takes its default from, so that COPY
 # can write straight into L0 without naming the datafile on every row.
@@ -47,6 +54,15 @@ DATAFILE_DEFAULT = sql.SQL("current_setting({}, true)").format(sql.Literal(DATAF
 # L0's id sequence hands a session this many ids at a time: drawing them one by one costs
 # about a tenth of a COPY (see _attach_id_sequence for why ids stay dense and increasing).
 ID_CACHE = 1000
+# Settings for the load's transaction, set back to what they were after it.
+LOAD_SETTINGS = {
+    # The row hash costs much more than the planner assumes a function does: let parallel
+    # workers hash any stage large enough for a parallel scan while the leader writes.
+    "parallel_setup_cost": "0",
+    "parallel_tuple_cost": "0",
+    # Joins of a file's row hashes with L0's in memory rather than in batches on disk.
+    "work_mem": "128MB",
+}
 NO_OPTIONS = sql.SQL("")
 
 
@@ -118,7 +134,7 @@ def _load(
         Tables(dataset.schema, "L0" + REBUILD_SUFFIX, "L1" + REBUILD_SUFFIX) if rebuild else final
     )
     params = {"datafile": datafile, "member": member}
-    with conn.cursor() as cursor:
+    with conn.cursor() as cursor, _settings(cursor, LOAD_SETTINGS):
         cursor.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dataset.schema))
         )
@@ -126,11 +142,7 @@ def _load(
         # Ids this session drew for an earlier load that failed are below the ids handed out
         # since; forget them.
         cursor.execute("DISCARD SEQUENCES")
-        new_l0 = create_table(
-            cursor, tables.schema, tables.l0_name, _l0_columns(dataset), _l0_storage(dataset)
-        )
-        if new_l0:
-            _attach_id_sequence(cursor, tables)
+        new_l0 = not table_exists(cursor, tables.schema, tables.l0_name)
         new_l1 = dataset.has_l1 and create_table(
             cursor, tables.schema, tables.l1_name, _l1_columns(dataset)
         )
@@ -139,17 +151,13 @@ def _load(
             cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(tables.l0))
             previous_max_id = cursor.fetchone()[0]
         if dataset.mode is Mode.INCREMENTAL:
+            if new_l0:
+                _create_incremental_l0(cursor, dataset, tables)
             rows_read = l0_added = _copy(cursor, dataset, tables.l0, chunks)
         else:
-            rows_read = _load_snapshot_l0(cursor, dataset, tables, chunks, params, new_l0)
+            rows_read, l0_added = _load_snapshot_l0(cursor, dataset, tables, chunks, params, new_l0)
         if new_l0:
-            add_l0_keys(cursor, dataset, tables)
-        if dataset.mode is Mode.SNAPSHOT:
-            cursor.execute(
-                sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(tables.l0),
-                (previous_max_id,),
-            )
-            l0_added = cursor.fetchone()[0]
+            l0_added -= add_l0_keys(cursor, dataset, tables)
         if l0_added:
             _settle_id_sequence(cursor, tables)
         if dataset.mode is Mode.SNAPSHOT and dataset.delete_previous and not rebuild:
@@ -173,6 +181,36 @@ def _load(
     return LoadResult(rows_read=rows_read, l0_rows_added=l0_added, l1_rows_added=l1_added)
 
 
+@contextmanager
+def _settings(cursor: psycopg.Cursor, settings: dict[str, str]) -> Iterator[None]:
+    """``settings`` inside the block, then back to their values before it (a rollback of the
+    block's transaction or savepoint also sets them back)."""
+    names = list(settings)
+    cursor.execute(
+        sql.SQL("SELECT {}").format(
+            sql.SQL(", ").join(sql.SQL("current_setting(%s)") for _ in names)
+        ),
+        names,
+    )
+    previous = dict(zip(names, cursor.fetchone(), strict=True))
+    _set_local(cursor, settings)
+    yield
+    _set_local(cursor, previous)
+
+
+def _set_local(cursor: psycopg.Cursor, settings: dict[str, str]) -> None:
+    for name, value in settings.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", (name, value))
+
+
+def table_exists(cursor: psycopg.Cursor, schema: str, name: str) -> bool:
+    cursor.execute(
+        "SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = %s AND tablename = %s)",
+        (schema, name),
+    )
+    return cursor.fetchone()[0]
+
+
 def create_table(
     cursor: psycopg.Cursor,
     schema: str,
@@ -185,11 +223,7 @@ def create_table(
     Keys and indexes of a new table are added after it is filled: building an index from
     sorted data is much faster than keeping it up to date row by row.
     """
-    cursor.execute(
-        "SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = %s AND tablename = %s)",
-        (schema, name),
-    )
-    if cursor.fetchone()[0]:
+    if table_exists(cursor, schema, name):
         return False
     cursor.execute(
         sql.SQL("CREATE TABLE {} ({}){}").format(
@@ -197,6 +231,16 @@ def create_table(
         )
     )
     return True
+
+
+def _create_incremental_l0(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
+    columns = [
+        sql.SQL("id integer NOT NULL"),
+        sql.SQL("datafile_created text DEFAULT {}").format(DATAFILE_DEFAULT),
+        *_data_columns(dataset.columns),
+    ]
+    create_table(cursor, tables.schema, tables.l0_name, columns)
+    _attach_id_sequence(cursor, tables)
 
 
 def _attach_id_sequence(cursor: psycopg.Cursor, tables: Tables) -> None:
@@ -238,40 +282,22 @@ def _data_columns(columns: Iterable[Column]) -> list[sql.Composable]:
     ]
 
 
-def _l0_columns(dataset: Dataset) -> list[sql.Composable]:
-    helper_columns = [
-        sql.SQL("id integer NOT NULL"),
-        sql.SQL("datafile_created text DEFAULT {}").format(DATAFILE_DEFAULT),
-    ]
-    if dataset.mode is Mode.SNAPSHOT:
-        # Collation "C": the hashes are hex digits, compared bytewise (faster index upkeep).
-        helper_columns += [sql.SQL("datafile_updated text"), sql.SQL('data_hash text COLLATE "C"')]
-    return helper_columns + _data_columns(dataset.columns)
-
-
-def _l0_storage(dataset: Dataset) -> sql.Composable:
-    """Half-empty pages for snapshot L0: every load sets datafile_updated on every row the
-    file still has, and with room on the page PostgreSQL updates a row in place (a HOT
-    update, no index entries), about eight times faster than moving it."""
-    if dataset.mode is Mode.SNAPSHOT:
-        return sql.SQL(" WITH (fillfactor = 50)")
-    return NO_OPTIONS
-
-
 def _l1_columns(dataset: Dataset) -> list[sql.Composable]:
     helper_columns = [sql.SQL("id serial NOT NULL"), sql.SQL("data_source_row_id integer")]
     return helper_columns + _data_columns(dataset.l1_columns)
 
 
-def add_l0_keys(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
-    """Primary key on id and, for a snapshot, UNIQUE(data_hash) after removing repeats."""
+def add_l0_keys(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> int:
+    """Primary key on id and, for a snapshot, UNIQUE(data_hash) after removing repeats;
+    returns the number of repeated rows removed."""
     _add_constraint(cursor, tables.l0, f"{tables.l0_name}_pkey", "PRIMARY KEY (id)")
     if dataset.mode is not Mode.SNAPSHOT:
-        return
+        return 0
     name = f"{tables.l0_name}_data_hash_key"
     try:
         with cursor.connection.transaction():
             _add_constraint(cursor, tables.l0, name, "UNIQUE (data_hash)")
+        return 0
     except psycopg.errors.UniqueViolation:
         # Rows repeated within the file: keep the first of each, as a load into an existing
         # table does.
@@ -281,7 +307,9 @@ def add_l0_keys(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> Non
                 "(PARTITION BY data_hash ORDER BY id) AS copy FROM {l0}) AS r WHERE copy > 1)"
             ).format(l0=tables.l0)
         )
+        removed = cursor.rowcount
         _add_constraint(cursor, tables.l0, name, "UNIQUE (data_hash)")
+        return removed
 
 
 def add_l1_keys(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
@@ -343,55 +371,115 @@ def _load_snapshot_l0(
     chunks: Iterable[bytes],
     params: dict[str, str],
     new_table: bool,
-) -> int:
-    stage = sql.Identifier(STAGE_TABLE)
+) -> tuple[int, int]:
+    """COPY the file into the stage, then build L0 from it or merge it into L0; returns the
+    number of rows read and of rows inserted into L0 (repeats included in a new L0).
+
+    The stage is unlogged rather than temporary: parallel workers can scan unlogged tables,
+    not temporary ones. Its ``id`` numbers the rows in file order.
+    """
+    stage = sql.Identifier(tables.schema, STAGE_TABLE)
     cursor.execute(
-        sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-            stage, sql.SQL(", ").join(_data_columns(dataset.columns))
-        )
+        sql.SQL(
+            "CREATE UNLOGGED TABLE {} (id integer GENERATED ALWAYS AS IDENTITY (CACHE {}), {})"
+        ).format(stage, sql.Literal(ID_CACHE), sql.SQL(", ").join(_data_columns(dataset.columns)))
     )
     rows_read = _copy(cursor, dataset, stage, chunks)
-    columns = sql.SQL(", ").join(map(sql.Identifier, dataset.column_names))
-    row_hash = sql.SQL("md5(ROW({})::text)").format(
+    row_hash = sql.SQL('md5(ROW({})::text) COLLATE "C"').format(
         sql.SQL(", ").join(map(sql.Identifier, dataset.hashed_column_names))
     )
     if new_table:
-        # Rows repeated within the file are removed when the unique key is added.
-        cursor.execute(
-            sql.SQL(
-                "INSERT INTO {l0} (datafile_created, datafile_updated, data_hash, {columns}) "
-                "SELECT %(datafile)s, %(datafile)s, {row_hash}, {columns} FROM {stage}"
-            ).format(l0=tables.l0, columns=columns, row_hash=row_hash, stage=stage),
-            params,
-        )
+        _create_snapshot_l0(cursor, dataset, tables, stage, row_hash, params)
+        inserted = rows_read
     else:
-        _merge_snapshot(cursor, tables, stage, columns, row_hash, params)
+        inserted = _merge_snapshot(cursor, dataset, tables, stage, row_hash, params)
     cursor.execute(sql.SQL("DROP TABLE {}").format(stage))
-    return rows_read
+    return rows_read, inserted
+
+
+def _create_snapshot_l0(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    tables: Tables,
+    stage: sql.Composable,
+    row_hash: sql.Composable,
+    params: dict[str, str],
+) -> None:
+    """L0 as one CREATE TABLE AS over the stage, ids in file order.
+
+    Collation "C" for the hashes: hex digits, compared bytewise (faster index upkeep). Half-
+    empty pages: every load sets datafile_updated on every row the file still has, and with
+    room on the page PostgreSQL updates a row in place (a HOT update, no index entries), about
+    eight times faster than moving it. Rows repeated within the file are removed when the
+    unique key is added.
+    """
+    datafile = sql.Literal(params["datafile"])
+    cursor.execute(
+        sql.SQL(
+            "CREATE TABLE {l0} WITH (fillfactor = 50) AS SELECT id, "
+            "{datafile}::text AS datafile_created, {datafile}::text AS datafile_updated, "
+            "{row_hash} AS data_hash, {columns} FROM {stage}"
+        ).format(
+            l0=tables.l0,
+            datafile=datafile,
+            row_hash=row_hash,
+            columns=sql.SQL(", ").join(map(sql.Identifier, dataset.column_names)),
+            stage=stage,
+        )
+    )
+    _attach_id_sequence(cursor, tables)
+    cursor.execute(
+        sql.SQL("ALTER TABLE {} ALTER COLUMN datafile_created SET DEFAULT {}").format(
+            tables.l0, DATAFILE_DEFAULT
+        )
+    )
 
 
 def _merge_snapshot(
     cursor: psycopg.Cursor,
+    dataset: Dataset,
     tables: Tables,
     stage: sql.Composable,
-    columns: sql.Composable,
     row_hash: sql.Composable,
     params: dict[str, str],
-) -> None:
+) -> int:
     """Rows already in L0 only learn that this file has them too (same id, same created);
-    new rows are inserted once each, in hash order (cheap upkeep of the hash index)."""
+    new rows are inserted once each (the first of the file's copies), in hash order (cheap
+    upkeep of the hash index). Returns the number of rows inserted."""
+    hashes = sql.Identifier(tables.schema, HASHES_TABLE)
+    cursor.execute(
+        sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT id, {} AS data_hash FROM {}").format(
+            hashes, row_hash, stage
+        )
+    )
     cursor.execute(
         sql.SQL(
-            "WITH file AS MATERIALIZED (SELECT {row_hash} AS dss_hash, {columns} FROM {stage}), "
-            "seen AS (UPDATE {l0} SET datafile_updated = %(datafile)s FROM file "
-            "WHERE {l0}.data_hash = file.dss_hash) "
-            "INSERT INTO {l0} (datafile_created, datafile_updated, data_hash, {columns}) "
-            "SELECT DISTINCT ON (dss_hash) %(datafile)s, %(datafile)s, dss_hash, {columns} "
-            "FROM file WHERE NOT EXISTS (SELECT FROM {l0} WHERE {l0}.data_hash = file.dss_hash) "
-            "ORDER BY dss_hash"
-        ).format(l0=tables.l0, columns=columns, row_hash=row_hash, stage=stage),
+            "UPDATE {l0} SET datafile_updated = %(datafile)s FROM {hashes} AS file "
+            "WHERE {l0}.data_hash = file.data_hash "
+            "AND {l0}.datafile_updated IS DISTINCT FROM %(datafile)s"
+        ).format(l0=tables.l0, hashes=hashes),
         params,
     )
+    names = dataset.column_names
+    cursor.execute(
+        sql.SQL(
+            "INSERT INTO {l0} (datafile_created, datafile_updated, data_hash, {columns}) "
+            "SELECT DISTINCT ON (file.data_hash) %(datafile)s, %(datafile)s, file.data_hash, "
+            "{row_columns} FROM {hashes} AS file JOIN {stage} AS staged USING (id) "
+            "WHERE NOT EXISTS (SELECT FROM {l0} WHERE {l0}.data_hash = file.data_hash) "
+            "ORDER BY file.data_hash, file.id"
+        ).format(
+            l0=tables.l0,
+            columns=sql.SQL(", ").join(map(sql.Identifier, names)),
+            row_columns=sql.SQL(", ").join(sql.Identifier("staged", name) for name in names),
+            hashes=hashes,
+            stage=stage,
+        ),
+        params,
+    )
+    inserted = cursor.rowcount
+    cursor.execute(sql.SQL("DROP TABLE {}").format(hashes))
+    return inserted
 
 
 def _delete_previous(

@@ -77,6 +77,27 @@ def test_snapshot_hash_over_some_columns_keeps_the_first_row_of_a_hash(pg):
     assert sorted(rows(pg, dataset, "L0", "a")) == [(1,), (2,)]
 
 
+def test_snapshot_merge_of_rows_new_by_some_columns_keeps_the_first_of_the_file(pg):
+    dataset = make_dataset(Mode.SNAPSHOT, hash_columns=("a",))
+    load_bytes(pg, dataset, b"a,b\n1,x\n", "one.csv")
+
+    load_bytes(pg, dataset, b"a,b\n2,first\n1,y\n2,second\n2,third\n", "two.csv")
+
+    assert rows(pg, dataset, "L0", "a, b, datafile_updated") == [
+        (1, "x", "two.csv"),
+        (2, "first", "two.csv"),
+    ]
+
+
+def test_a_load_sets_its_settings_back_for_the_rest_of_the_transaction(pg):
+    dataset = make_dataset(Mode.SNAPSHOT)
+    work_mem = pg.execute("SHOW work_mem").fetchone()
+
+    with pg.transaction():
+        load_bytes(pg, dataset, b"a,b\n1,x\n", "one.csv")
+        assert pg.execute("SHOW work_mem").fetchone() == work_mem
+
+
 def test_snapshot_delete_previous_removes_rows_absent_from_the_latest_file(pg):
     dataset = make_dataset(Mode.SNAPSHOT, l1=L1_DOUBLED, delete_previous=True)
 
@@ -111,7 +132,7 @@ def test_rebuild_replaces_the_tables_by_the_file(pg, mode):
     ).fetchall()
     names = {name for (name,) in relations}
     assert {"L0", "L0_pkey", "L0_id_seq", "L1", "L1_pkey", "L1_id_seq"} <= names
-    assert not [name for name in names if ".new" in name]
+    assert not [name for name in names if ".new" in name or name.startswith("dss_")]
 
 
 @pytest.mark.parametrize(
