@@ -62,6 +62,8 @@ LOAD_SETTINGS = {
     "parallel_tuple_cost": "0",
     # Joins of a file's row hashes with L0's in memory rather than in batches on disk.
     "work_mem": "128MB",
+    # Sorts for the keys of a new L0 in memory (0.44 s instead of 0.53 s for 1M ids).
+    "maintenance_work_mem": "256MB",
 }
 NO_OPTIONS = sql.SQL("")
 
@@ -152,8 +154,10 @@ def _load(
             previous_max_id = cursor.fetchone()[0]
         if dataset.mode is Mode.INCREMENTAL:
             if new_l0:
-                _create_incremental_l0(cursor, dataset, tables)
+                _create_incremental_l0(cursor, dataset, tables, datafile)
             rows_read = l0_added = _copy(cursor, dataset, tables.l0, chunks)
+            if new_l0:
+                _set_datafile_default(cursor, tables)
         else:
             rows_read, l0_added = _load_snapshot_l0(cursor, dataset, tables, chunks, params, new_l0)
         if new_l0:
@@ -233,14 +237,28 @@ def create_table(
     return True
 
 
-def _create_incremental_l0(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
+def _create_incremental_l0(
+    cursor: psycopg.Cursor, dataset: Dataset, tables: Tables, datafile: str
+) -> None:
+    """A new incremental L0 whose datafile_created defaults to ``datafile`` itself until
+    ``_set_datafile_default``: no other transaction sees the table before this load commits,
+    and a constant saves evaluating current_setting() for every row (4% of the COPY)."""
     columns = [
         sql.SQL("id integer NOT NULL"),
-        sql.SQL("datafile_created text DEFAULT {}").format(DATAFILE_DEFAULT),
+        sql.SQL("datafile_created text DEFAULT {}").format(sql.Literal(datafile)),
         *_data_columns(dataset.columns),
     ]
     create_table(cursor, tables.schema, tables.l0_name, columns)
     _attach_id_sequence(cursor, tables)
+
+
+def _set_datafile_default(cursor: psycopg.Cursor, tables: Tables) -> None:
+    """L0's datafile_created default for the loads to come: the datafile each one names."""
+    cursor.execute(
+        sql.SQL("ALTER TABLE {} ALTER COLUMN datafile_created SET DEFAULT {}").format(
+            tables.l0, DATAFILE_DEFAULT
+        )
+    )
 
 
 def _attach_id_sequence(cursor: psycopg.Cursor, tables: Tables) -> None:
@@ -428,11 +446,7 @@ def _create_snapshot_l0(
         )
     )
     _attach_id_sequence(cursor, tables)
-    cursor.execute(
-        sql.SQL("ALTER TABLE {} ALTER COLUMN datafile_created SET DEFAULT {}").format(
-            tables.l0, DATAFILE_DEFAULT
-        )
-    )
+    _set_datafile_default(cursor, tables)
 
 
 def _merge_snapshot(

@@ -112,6 +112,43 @@ def test_snapshot_delete_previous_removes_rows_absent_from_the_latest_file(pg):
 
 
 @pytest.mark.parametrize("mode", list(Mode))
+def test_a_first_load_creates_l0_with_the_specified_columns_and_keys(pg, mode):
+    dataset = make_dataset(mode)
+
+    load_bytes(pg, dataset, b"a,b\n1,x\n", "one.csv")
+
+    columns = pg.execute(
+        "SELECT column_name, data_type, collation_name, is_nullable, column_default "
+        "FROM information_schema.columns WHERE table_schema = %s AND table_name = 'L0' "
+        "ORDER BY ordinal_position",
+        (dataset.schema,),
+    ).fetchall()
+    sequence = f'"{dataset.schema}"."L0_id_seq"'
+    helpers = [
+        ("id", "integer", None, "NO", f"nextval('{sequence}'::regclass)"),
+        ("datafile_created", "text", None, "YES", "current_setting('dss.datafile'::text, true)"),
+    ]
+    if mode is Mode.SNAPSHOT:
+        helpers += [
+            ("datafile_updated", "text", None, "YES", None),
+            ("data_hash", "text", "C", "YES", None),
+        ]
+    data = [("a", "integer", None, "YES", None), ("b", "text", None, "YES", None)]
+    assert columns == helpers + data
+    [(owned_sequence,)] = pg.execute(
+        "SELECT pg_get_serial_sequence(%s, 'id')", (f'"{dataset.schema}"."L0"',)
+    ).fetchall()
+    assert owned_sequence == sequence
+    keys = pg.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+        "ORDER BY conname",
+        (f'"{dataset.schema}"."L0"',),
+    ).fetchall()
+    expected_keys = [("UNIQUE (data_hash)",)] if mode is Mode.SNAPSHOT else []
+    assert keys == expected_keys + [("PRIMARY KEY (id)",)]
+
+
+@pytest.mark.parametrize("mode", list(Mode))
 def test_rebuild_replaces_the_tables_by_the_file(pg, mode):
     dataset = make_dataset(mode, l1=L1_DOUBLED)
     load_bytes(pg, dataset, b"a,b\n1,x\n2,y\n", "one.csv")
