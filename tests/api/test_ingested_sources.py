@@ -8,7 +8,6 @@ from django.core.management import call_command
 from django.db import connection
 
 from pipelines import storage
-from tests.api.builders import make_client, sign
 
 BACI_FILE = b"t,hs6,i,j,v,q\n2019,010519,004,008,1.5,\n2019,010519,004,008,1.5,\n2020,2,3,4,1e3,7\n"
 
@@ -22,18 +21,8 @@ def baci_loaded(transactional_db):
         cursor.execute('DROP SCHEMA "dit.baci" CASCADE')
 
 
-def get_signed(client, path: str):
-    caller = make_client(scopes=["*"])
-    signed = sign(caller, f"http://testserver{path}")
-    response = client.get(path, headers=signed.headers)
-    assert signed.verifies(
-        response.content, response["Content-Type"], response["Server-Authorization"]
-    )
-    return response
-
-
-def test_an_ingested_source_is_served_by_its_dataset_endpoint(client, baci_loaded):
-    response = get_signed(client, "/api/v1/get-dit-baci-data/")
+def test_an_ingested_source_is_served_by_its_dataset_endpoint(baci_loaded, hawk_get):
+    response = hawk_get("/api/v1/get-dit-baci-data/")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -54,9 +43,9 @@ def test_an_ingested_source_is_served_by_its_dataset_endpoint(client, baci_loade
     }
 
 
-def test_an_ingested_table_is_described_and_paged_by_the_generic_endpoints(client, baci_loaded):
-    structure = get_signed(client, "/api/v1/table-structure/dit.baci/L0").json()
-    data = get_signed(client, "/api/v1/table-data/dit.baci/L0?orientation=records").json()
+def test_an_ingested_table_is_described_and_paged_by_the_generic_endpoints(baci_loaded, hawk_get):
+    structure = hawk_get("/api/v1/table-structure/dit.baci/L0").json()
+    data = hawk_get("/api/v1/table-data/dit.baci/L0?orientation=records").json()
 
     assert structure == {
         "columns": [
