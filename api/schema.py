@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from api.catalog import NATIVE_TYPES, TEMPORAL_TYPES, TEXT
+from api.served_tables import NATIVE_TYPES, TEMPORAL_TYPES, TEXT
 
 HAWK_DESCRIPTION = (
     "HAWK (https://github.com/mozilla/hawk) with sha256. Sign the full URL, the method and, "

@@ -4,7 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from api import views
-from api.datasets import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
+from api.dataset_endpoints import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
 
 # Schema and table names may hold any character but "/".
 TABLE_PATH = "<str:schema>/<str:table>"

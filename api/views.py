@@ -17,8 +17,7 @@ from rest_framework.views import APIView
 
 from api import pages, schema
 from api.authentication import HawkAuthentication
-from api.catalog import Column, Table, find_table
-from api.datasets import REFERENCE_POSTCODES, DatasetEndpoint, camel_case
+from api.dataset_endpoints import REFERENCE_POSTCODES, DatasetEndpoint, camel_case
 from api.errors import (
     DatasetTableMismatch,
     UnprocessableEntity,
@@ -26,6 +25,7 @@ from api.errors import (
     table_not_found,
 )
 from api.permissions import HasEndpointScope
+from api.served_tables import ServedColumn, ServedTable, find_table
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def next_url(request: Request, orientation: str, next_id: int | None) -> str | N
     return f"{request.build_absolute_uri(escape_uri_path(request.path))}?{query}"
 
 
-def id_checked(table: Table) -> Table:
+def id_checked(table: ServedTable) -> ServedTable:
     """``table``, after making sure it can be paged by its id (422 otherwise)."""
     key = table.column("id")
     if key is None:
@@ -100,8 +100,8 @@ class PageQuery:
 def page_response(
     request: Request,
     query: PageQuery,
-    table: Table,
-    columns: list[Column],
+    table: ServedTable,
+    columns: list[ServedColumn],
     headers: list[str],
     include_id: bool,
 ) -> HttpResponse:
@@ -168,7 +168,7 @@ class TableDataView(HawkView):
         return page_response(request, query, found, columns, headers, include_id=True)
 
 
-def dataset_table(schema_name: str, table_name: str, names: list[str]) -> tuple[Table, list]:
+def dataset_table(schema_name: str, table_name: str, names: list[str]) -> tuple[ServedTable, list]:
     """The dataset table and its columns ``names`` (404 when it is not loaded yet)."""
     table = find_table(schema_name, table_name)
     if table is None:

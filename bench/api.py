@@ -45,8 +45,8 @@ from django.db import connection  # noqa: E402
 from mohawk import Sender  # noqa: E402
 
 from api import pages  # noqa: E402
-from api.catalog import find_table  # noqa: E402
 from api.models import HawkClient  # noqa: E402
+from api.served_tables import find_table  # noqa: E402
 from tests.api.servers import gunicorn, service_environment  # noqa: E402
 
 SCHEMA, TABLE = "bench.api", "L0"

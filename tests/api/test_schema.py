@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from api.datasets import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
+from api.dataset_endpoints import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
 
 
 @pytest.fixture

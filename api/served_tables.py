@@ -44,7 +44,7 @@ TEMPORAL_TYPES = {"date": "DATE", "timestamp": TIMESTAMP, "timestamptz": TIMESTA
 
 
 @dataclass(frozen=True)
-class Column:
+class ServedColumn:
     """A served column: its name as stored, the API type name and how to select its values.
 
     ``base`` is the PostgreSQL type the column's values are read as (for a domain, the type
@@ -83,14 +83,14 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Table:
+class ServedTable:
     """A table that can be served: its schema, name and served columns in table order."""
 
     schema: str
     name: str
-    columns: tuple[Column, ...]
+    columns: tuple[ServedColumn, ...]
 
-    def column(self, name: str) -> Column | None:
+    def column(self, name: str) -> ServedColumn | None:
         return next((column for column in self.columns if column.name == name), None)
 
     def identifier(self) -> sql.Identifier:
@@ -126,7 +126,7 @@ ORDER BY a.attnum
 """
 
 
-def find_table(schema: str, table: str) -> Table | None:
+def find_table(schema: str, table: str) -> ServedTable | None:
     """The servable table ``schema.table`` with its served columns, or None.
 
     None when either name cannot exist, the schema is never served, or the catalog has no
@@ -146,10 +146,10 @@ def find_table(schema: str, table: str) -> Table | None:
         for name, base, element in rows
         if name is not None and name not in HELPER_COLUMNS
     )
-    return Table(schema=schema, name=table, columns=columns)
+    return ServedTable(schema=schema, name=table, columns=columns)
 
 
-def _column(name: str, base: str, element: str | None) -> Column:
+def _column(name: str, base: str, element: str | None) -> ServedColumn:
     if element is not None:
-        return Column(name=name, base=element, is_array=True)
-    return Column(name=name, base=base, is_array=False)
+        return ServedColumn(name=name, base=element, is_array=True)
+    return ServedColumn(name=name, base=base, is_array=False)
