@@ -197,9 +197,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Closed by default: a DRF view needs a HAWK-signed request from a client holding the view's
+# scope unless it says otherwise (the OpenAPI document and its page say so in api/urls.py).
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.HawkAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasEndpointScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "api.errors.json_error_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -208,6 +212,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tabular datasets served page by page to HAWK-authenticated clients.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Parameter descriptions say what the values mean; the enum lists them.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # Swagger UI's files are served by the service itself, not fetched from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -229,6 +229,9 @@ def test_next_links_of_names_that_need_escaping_lead_to_the_next_page(
         ("orientation=sideways", "orientation must be tabular or records"),
         ("next-id=abc", "next-id must be a whole number"),
         ("next-id=", "next-id must be a whole number"),
+        ("next-id=1.5", "next-id must be a whole number"),
+        ("next-id=9223372036854775808", "next-id must be at most 9223372036854775807"),
+        ("orientation=", "orientation must be tabular or records"),
     ],
 )
 def test_query_parameters_that_are_not_understood_answer_400(hawk_get, tables, query, words):
