@@ -5,6 +5,7 @@ Its database table when Redis is not configured, Redis (REDIS_TEST_URL) when it 
 
 import pytest
 from django.core.cache import caches
+from django.core.management import call_command
 from django.db import connection
 
 import api.cache
@@ -132,3 +133,14 @@ def test_clearing_a_redis_alias_deletes_only_its_own_keys(redis_caches):
 
     assert caches["default"].get("shared-name") is None
     assert caches["hawk_nonces"].get("shared-name") == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrate_creates_the_nonce_table():
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {NONCE_TABLE}")
+    call_command("migrate", "api", "0001", verbosity=0)
+
+    call_command("migrate", "api", verbosity=0)
+
+    assert NONCE_TABLE in connection.introspection.table_names()
