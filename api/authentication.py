@@ -5,7 +5,6 @@ from rest_framework.exceptions import AuthenticationFailed, ParseError
 from rest_framework.request import Request
 
 from api import hawk
-from api.middleware import RECEIVER_ATTRIBUTE
 
 # Where a refused request keeps the WWW-Authenticate value for its 401 answer.
 CHALLENGE_ATTRIBUTE = "hawk_challenge"
@@ -30,7 +29,6 @@ class HawkAuthentication(BaseAuthentication):
         except hawk.Rejected as error:
             setattr(django_request, CHALLENGE_ATTRIBUTE, error.www_authenticate)
             raise AuthenticationFailed(str(error)) from None
-        setattr(django_request, RECEIVER_ATTRIBUTE, receiver)
         return client, receiver
 
     def authenticate_header(self, request: Request) -> str:

@@ -1,13 +1,25 @@
-"""The database cache backend for HAWK nonces (used when REDIS_URL is not set)."""
+"""The caches of the service: HAWK nonces in an alias of their own, never evicted early.
+
+``dss/settings.py`` configures two aliases: ``default`` and ``hawk_nonces``. Nonces go to the
+latter only, so that clearing the default cache (or filling it) cannot make a used nonce
+acceptable again. Without REDIS_URL both are database caches, each in its own table (made by
+``manage.py createcachetable``); with it, both live in that Redis under their own key prefix,
+and clearing one alias deletes only its own keys.
+"""
 
 import base64
 import itertools
 import pickle
 from datetime import UTC, datetime
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.db import DatabaseCache as DjangoDatabaseCache
+from django.core.cache import caches
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.db import DatabaseCache
 from django.db import connections, router
+from django_redis.cache import RedisCache
+
+# The alias of the nonce cache in settings.CACHES.
+NONCE_CACHE_ALIAS = "hawk_nonces"
 
 # Expired entries are deleted by every this many adds: a delete scans the table, an add
 # alone is a single index insert.
@@ -15,7 +27,12 @@ PURGE_EVERY = 100
 _adds = itertools.count(1)
 
 
-class DatabaseCache(DjangoDatabaseCache):
+def nonce_cache() -> BaseCache:
+    """The cache that remembers HAWK nonces."""
+    return caches[NONCE_CACHE_ALIAS]
+
+
+class NoEvictionDatabaseCache(DatabaseCache):
     """Django's database cache, with an ``add`` of one statement that never evicts live keys.
 
     Django's ``add`` takes five round trips (count, begin, select, insert, commit) and culls a
@@ -61,3 +78,14 @@ class DatabaseCache(DjangoDatabaseCache):
             f"DELETE FROM {table} WHERE expires < %s",  # noqa: S608 (the cache table's name)
             [operations.adapt_datetimefield_value(now)],
         )
+
+
+class PrefixedRedisCache(RedisCache):
+    """django-redis's cache whose ``clear`` deletes only the keys under its own KEY_PREFIX.
+
+    django-redis clears with FLUSHDB, which would also forget the nonces that another alias
+    keeps in the same Redis database.
+    """
+
+    def clear(self) -> None:
+        self.delete_pattern("*")

@@ -3,8 +3,8 @@
 The MAC is checked against the absolute URL Django builds for the request (scheme and host
 from ``X-Forwarded-Proto``/``X-Forwarded-Host`` when ``DSS_TRUST_FORWARDED_HEADERS`` is on),
 the method, and the body and Content-Type when the client hashed its payload. Nonces are kept
-in Django's cache (Redis or the database, shared by every process) so that a replay is
-refused by any server process.
+in a cache of their own (``api.cache``: Redis or the database, shared by every process) so
+that a replay is refused by any server process.
 """
 
 import hashlib
@@ -12,7 +12,6 @@ import logging
 from urllib.parse import quote
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest
 from mohawk import Receiver
 from mohawk.exc import (
@@ -25,6 +24,7 @@ from mohawk.exc import (
 )
 from mohawk.util import parse_authorization_header
 
+from api.cache import nonce_cache
 from api.models import HawkClient
 
 logger = logging.getLogger(__name__)
@@ -168,4 +168,4 @@ def seen_nonce(client_id: str, nonce: str, timestamp: str) -> bool:
     # A request is accepted while its timestamp is within the skew of the server's clock on
     # either side, so the nonce must be remembered for twice the skew.
     timeout = 2 * settings.HAWK_SKEW_SECONDS + 1
-    return not cache.add(f"hawk-nonce:{digest}", True, timeout=timeout)
+    return not nonce_cache().add(f"hawk-nonce:{digest}", True, timeout=timeout)

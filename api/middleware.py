@@ -4,9 +4,7 @@ from collections.abc import Callable
 from io import BytesIO
 
 from django.http import HttpRequest, HttpResponse
-
-# The request attribute that holds the mohawk receiver of an authenticated request.
-RECEIVER_ATTRIBUTE = "hawk_receiver"
+from mohawk import Receiver
 
 
 class HawkResponseSigning:
@@ -23,8 +21,10 @@ class HawkResponseSigning:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        receiver = getattr(request, RECEIVER_ATTRIBUTE, None)
-        if receiver is not None and not response.streaming:
+        # DRF keeps the credentials an authentication returned, here the mohawk receiver, as
+        # request.auth, also on Django's request.
+        receiver = getattr(request, "auth", None)
+        if isinstance(receiver, Receiver) and not response.streaming:
             # mohawk reads a file-like body in blocks; given bytes, it also pretty-prints the
             # whole body for a debug message, which costs far more than the hash itself.
             response["Server-Authorization"] = receiver.respond(

@@ -4,7 +4,7 @@ Rows come straight from psycopg as tuples and are encoded by orjson; no ORM obje
 frame per row. The value rules: numerics are JSON numbers with the digits PostgreSQL stores
 (NaN and infinities become null, as do those of floats), dates ``YYYY-MM-DD`` and timestamps
 ISO 8601 as formatted by PostgreSQL, NULL is null, other types are served as text (see
-``api.catalog.Column``).
+``api.served_tables.ServedColumn``).
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from django.db import connection
 from psycopg import sql
 from psycopg.adapt import Loader
 
-from api.catalog import Column, Table
+from api.served_tables import ServedColumn, ServedTable
 
 ID = sql.Identifier("id")
 NOT_FINITE = frozenset({b"NaN", b"Infinity", b"-Infinity"})
@@ -47,7 +47,9 @@ class Page:
     next_id: int | None
 
 
-def read_page(table: Table, columns: Sequence[Column], start_id: int | None, size: int) -> Page:
+def read_page(
+    table: ServedTable, columns: Sequence[ServedColumn], start_id: int | None, size: int
+) -> Page:
     """Up to ``size`` rows of ``table`` with ``id >= start_id`` (from the first when None).
 
     Each row holds the id and then the values of ``columns`` (which come from ``table``, so
@@ -60,7 +62,7 @@ def read_page(table: Table, columns: Sequence[Column], start_id: int | None, siz
 
 
 def page_query(
-    table: Table, columns: Sequence[Column], start_id: int | None, size: int
+    table: ServedTable, columns: Sequence[ServedColumn], start_id: int | None, size: int
 ) -> tuple[sql.Composable, list]:
     """The query of ``read_page`` and its parameters: one row more than a page, so that the
     extra row's id is the next page's start."""
@@ -71,7 +73,9 @@ def page_query(
     return query, [start_id] if start_id is not None else []
 
 
-def read_postcode(table: Table, columns: Sequence[Column], postcode: str) -> list[tuple]:
+def read_postcode(
+    table: ServedTable, columns: Sequence[ServedColumn], postcode: str
+) -> list[tuple]:
     """The first row (id, then ``columns``) whose ``postcode`` equals ``postcode`` when both
     are lower-cased and stripped of spaces; none when no row matches."""
     query = sql.SQL(
@@ -80,7 +84,7 @@ def read_postcode(table: Table, columns: Sequence[Column], postcode: str) -> lis
     return run(query, [postcode])
 
 
-def select_list(columns: Sequence[Column]) -> sql.Composable:
+def select_list(columns: Sequence[ServedColumn]) -> sql.Composable:
     return sql.SQL(", ").join([ID, *(column.select_expression() for column in columns)])
 
 

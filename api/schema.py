@@ -5,6 +5,7 @@ answers with orjson (``api.pages``).
 """
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -14,7 +15,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from api.catalog import NATIVE_TYPES, TEMPORAL_TYPES, TEXT
+from api.dataset_endpoints import DATASET_ENDPOINTS, REFERENCE_POSTCODES, camel_case
+from api.queries import PageQuery, PostcodeQuery
+from api.served_tables import NATIVE_TYPES, TEMPORAL_TYPES, TEXT
 
 HAWK_DESCRIPTION = (
     "HAWK (https://github.com/mozilla/hawk) with sha256. Sign the full URL, the method and, "
@@ -139,24 +142,6 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     }
 
 
-ORIENTATION = OpenApiParameter(
-    "orientation",
-    OpenApiTypes.STR,
-    enum=["tabular", "records"],
-    default="tabular",
-    description="The page's shape",
-)
-NEXT_ID = OpenApiParameter(
-    "next-id",
-    OpenApiTypes.INT,
-    description="Serve rows whose id is at least this (taken from a page's `next`)",
-)
-POSTCODE = OpenApiParameter(
-    "postcode",
-    OpenApiTypes.STR,
-    required=True,
-    description="The postcode to look up; spaces and letter case do not matter",
-)
 SCHEMA = OpenApiParameter(
     "schema",
     OpenApiTypes.STR,
@@ -166,3 +151,85 @@ SCHEMA = OpenApiParameter(
 TABLE = OpenApiParameter(
     "table", OpenApiTypes.STR, OpenApiParameter.PATH, description="`L0` or `L1`"
 )
+
+
+def component_name(scope: str) -> str:
+    """``list_dit_baci`` -> ``ListDitBaci``: a name for the OpenAPI components of an endpoint."""
+    name = camel_case(scope)
+    return name[:1].upper() + name[1:]
+
+
+def dataset_component_name(scope: str) -> str:
+    return component_name(scope.removeprefix("list_"))
+
+
+# Made once: a component is one class however many operations refer to it.
+DATASET_RECORDS = {
+    endpoint.scope: record_serializer(
+        dataset_component_name(endpoint.scope), endpoint.typed_headers
+    )
+    for endpoint in DATASET_ENDPOINTS
+}
+REFERENCE_POSTCODE_RECORD = record_serializer(
+    "ReferencePostcode", REFERENCE_POSTCODES.typed_headers
+)
+
+
+class DatasetEndpointSchema(AutoSchema):
+    """The OpenAPI operation of a ``DatasetView``, from the endpoint its ``as_view`` was given:
+    operation id and scope, its table, and the records with the endpoint's own columns."""
+
+    def get_operation_id(self) -> str:
+        return self.view.endpoint.scope
+
+    def get_summary(self) -> str:
+        return self.view.endpoint.description
+
+    def get_description(self) -> str:
+        endpoint = self.view.endpoint
+        return f'Scope `{endpoint.scope}`. Table `"{endpoint.schema}"."{endpoint.table}"`.'
+
+    def get_override_parameters(self) -> list:
+        return [PageQuery]
+
+    def get_response_serializers(self) -> dict:
+        endpoint = self.view.endpoint
+        keys = f"`{'`, `'.join(endpoint.headers)}`"
+        record = DATASET_RECORDS[endpoint.scope]()
+        return {
+            200: page_response(dataset_component_name(endpoint.scope), keys, record),
+            **error_responses(400, 401, 403, 404),
+        }
+
+
+class PostcodeLookupSchema(AutoSchema):
+    """The OpenAPI operation of a ``PostcodeLookupView``, under the scope its ``as_view`` was
+    given."""
+
+    def get_operation_id(self) -> str:
+        return self.view.scope
+
+    def get_summary(self) -> str:
+        return "Look up one DIT reference postcode"
+
+    def get_description(self) -> str:
+        return (
+            f"Scope `{self.view.scope}`. Spaces are removed from `postcode` and letter case is "
+            "ignored. `values` (or `results`) is empty when the postcode is not known. No `next`."
+        )
+
+    def get_override_parameters(self) -> list:
+        return [PostcodeQuery]
+
+    def get_response_serializers(self) -> dict:
+        answer = inline_serializer(
+            name=f"{component_name(self.view.scope)}Answer",
+            fields={
+                "headers": serializers.ListField(child=serializers.CharField(), required=False),
+                "values": serializers.ListField(
+                    child=serializers.ListField(child=serializers.JSONField()), required=False
+                ),
+                "results": serializers.ListField(child=REFERENCE_POSTCODE_RECORD(), required=False),
+            },
+        )
+        return {200: answer, **error_responses(400, 401, 403, 404)}

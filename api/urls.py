@@ -2,12 +2,15 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
 
 from api import views
-from api.datasets import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
+from api.dataset_endpoints import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
 
 # Schema and table names may hold any character but "/".
 TABLE_PATH = "<str:schema>/<str:table>"
+# The API's description is public: no HAWK, no scope (every other API view needs both).
+PUBLIC = {"authentication_classes": [], "permission_classes": [AllowAny]}
 
 urlpatterns = [
     path(
@@ -17,17 +20,21 @@ urlpatterns = [
     ),
     path(f"api/v1/table-data/{TABLE_PATH}", views.TableDataView.as_view(), name="table-data"),
     *(
-        path(f"api/v1/{endpoint.path}", views.dataset_view(endpoint).as_view(), name=endpoint.scope)
+        path(
+            f"api/v1/{endpoint.path}",
+            views.DatasetView.as_view(endpoint=endpoint),
+            name=endpoint.scope,
+        )
         for endpoint in DATASET_ENDPOINTS
     ),
     *(
         path(
             f"api/v1/{lookup.path}",
-            views.postcode_lookup_view(lookup.scope).as_view(),
+            views.PostcodeLookupView.as_view(scope=lookup.scope),
             name=lookup.scope,
         )
         for lookup in POSTCODE_LOOKUPS
     ),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **PUBLIC), name="api-docs"),
 ]

@@ -45,9 +45,10 @@ from django.db import connection  # noqa: E402
 from mohawk import Sender  # noqa: E402
 
 from api import pages  # noqa: E402
-from api.catalog import find_table  # noqa: E402
 from api.models import HawkClient  # noqa: E402
+from api.served_tables import find_table  # noqa: E402
 from tests.api.servers import gunicorn, service_environment  # noqa: E402
+from uploads.models import Pipeline  # noqa: E402
 
 SCHEMA, TABLE = "bench.api", "L0"
 PAGE_SIZE = 1000
@@ -200,6 +201,8 @@ def main() -> None:
     HawkClient.objects.update_or_create(
         id=CLIENT_ID, defaults={"key": CLIENT_KEY, "scopes": ["table_data"]}
     )
+    # The API serves only schemas the service created: register the table as an upload's.
+    Pipeline.objects.get_or_create(organisation="bench", dataset="api")
     last_page = (options.rows - 1) // PAGE_SIZE
     step = max(1, last_page // options.sample_pages)
     starts = [page * PAGE_SIZE + 1 for page in range(0, last_page + 1, step)][
@@ -218,6 +221,8 @@ def main() -> None:
                 with connection.cursor() as cursor:
                     cursor.execute('DROP SCHEMA IF EXISTS "bench.api" CASCADE')
             HawkClient.objects.filter(id=CLIENT_ID).delete()
+            if not options.keep:
+                Pipeline.objects.filter(organisation="bench", dataset="api").delete()
 
 
 def report(base: str, starts: list[int], options: argparse.Namespace) -> None:

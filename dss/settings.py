@@ -110,23 +110,34 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Cache: holds HAWK nonces, so it must be shared by every process.
+# Caches (api/cache.py). HAWK nonces live in an alias of their own that nothing else uses or
+# clears, shared by every process and never evicted before they expire: Redis when REDIS_URL
+# is set (with maxmemory-policy noeviction, see README.md), else a database table of its own.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "api.cache.PrefixedRedisCache",
             "LOCATION": REDIS_URL,
-        }
+            "KEY_PREFIX": "dss",
+        },
+        "hawk_nonces": {
+            "BACKEND": "api.cache.PrefixedRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "dss-hawk-nonces",
+        },
     }
 else:
     CACHES = {
         "default": {
-            # Django's database cache that never evicts a nonce before it expires.
-            "BACKEND": "api.cache.DatabaseCache",
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "dss_cache",
-            "OPTIONS": {"MAX_ENTRIES": 10_000},
-        }
+        },
+        "hawk_nonces": {
+            # Django's database cache, but one that never culls a nonce before it expires.
+            "BACKEND": "api.cache.NoEvictionDatabaseCache",
+            "LOCATION": "dss_hawk_nonces",
+        },
     }
 
 # File storage (pipelines/storage.py): a local folder by default, S3 when a bucket is named.
@@ -197,9 +208,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# Closed by default: a DRF view needs a HAWK-signed request from a client holding the view's
+# scope unless it says otherwise (the OpenAPI document and its page say so in api/urls.py).
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.HawkAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasEndpointScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "api.errors.json_error_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -208,6 +223,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tabular datasets served page by page to HAWK-authenticated clients.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Parameter descriptions say what the values mean; the enum lists them.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
     # Swagger UI's files are served by the service itself, not fetched from a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -216,6 +233,10 @@ SPECTACULAR_SETTINGS = {
 # The service's own knobs.
 PAGINATION_SIZE = env_int("DSS_PAGINATION_SIZE", 1000)
 HAWK_SKEW_SECONDS = env_int("DSS_HAWK_SKEW", 60)
+# A skew of 0 refuses every request; hours of skew keep replays of old requests possible and
+# nonces for that long.
+if not 1 <= HAWK_SKEW_SECONDS <= 3600:
+    raise SystemExit(f"DSS_HAWK_SKEW={HAWK_SKEW_SECONDS}: must be between 1 and 3600 seconds")
 UPLOAD_INFERENCE_ROWS = env_int("DSS_UPLOAD_INFERENCE_ROWS", 100_000)
 DATAFLOW_BASE_URL = env_str("DATAFLOW_BASE_URL")
 DATAFLOW_HAWK_ID = env_str("DATAFLOW_HAWK_ID")

@@ -42,10 +42,30 @@ def cache_problem() -> str | None:
         return None
     import redis
 
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
+        client.ping()
     except redis.RedisError as error:
         return f"REDIS_URL: cannot connect to Redis ({_first_line(error)})"
+    return _eviction_problem(client)
+
+
+def _eviction_problem(client) -> str | None:
+    """A Redis that evicts keys when full could forget a HAWK nonce before it expires and
+    accept its replay: with a memory limit, the policy must be noeviction."""
+    import redis
+
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "noeviction")
+        limit = int(client.config_get("maxmemory").get("maxmemory", 0))
+    except redis.ResponseError:
+        # Managed Redis services may refuse CONFIG; README.md says which policy to set.
+        return None
+    if limit and policy != "noeviction":
+        return (
+            f"REDIS_URL: Redis evicts keys when full (maxmemory-policy {policy}), which could "
+            "forget HAWK nonces early; set maxmemory-policy noeviction"
+        )
     return None
 
 

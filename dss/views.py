@@ -12,7 +12,11 @@ logger = logging.getLogger(__name__)
 
 
 def healthcheck(request: HttpRequest) -> JsonResponse:
-    """200 ``{"status": "OK"}`` when the database and storage answer, else 503 naming the part."""
+    """200 ``{"status": "OK"}`` when the database and storage answer, else 503 naming the part.
+
+    Public on purpose: a plain Django view, outside DRF and its HAWK defaults, for load
+    balancers and orchestrators.
+    """
     failing = []
     for part, check in (("database", database_problem), ("storage", storage_problem)):
         try:

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from api.models import HawkClient
@@ -111,4 +112,84 @@ def test_hawk_client_admin_refuses_a_new_client_without_key(admin_client):
 
     assert response.status_code == 200
     assert "A new client needs a key." in response.text
+    assert not HawkClient.objects.filter(id="c2").exists()
+
+
+LONG_KEY = "k" * 32
+
+
+@pytest.fixture
+def staff_client(client):
+    """A logged-in staff user (not a superuser) who may view and change HAWK clients."""
+    user = User.objects.create_user("operator", password="unused", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_hawkclient", "change_hawkclient"])
+    )
+    client.force_login(user)
+    return client
+
+
+def rotate(admin_client, clients, confirm: bool):
+    data = {"action": "rotate_key", "_selected_action": [client.pk for client in clients]}
+    if confirm:
+        data["confirm"] = "yes"
+    return admin_client.post(admin_url(HawkClient, "changelist"), data)
+
+
+def test_rotate_key_asks_first_and_changes_nothing_until_confirmed(staff_client):
+    client = HawkClient.objects.create(id="c1", key=LONG_KEY, scopes=["*"], description="d")
+
+    response = rotate(staff_client, [client], confirm=False)
+
+    assert response.status_code == 200
+    assert "Yes, rotate the keys" in response.text
+    assert 'name="csrfmiddlewaretoken"' in response.text
+    client.refresh_from_db()
+    assert client.key == LONG_KEY
+
+
+def test_rotate_key_gives_new_keys_and_shows_each_once(staff_client):
+    chosen = [
+        HawkClient.objects.create(id=f"c{n}", key=LONG_KEY, scopes=["*"], description="d")
+        for n in (1, 2)
+    ]
+    other = HawkClient.objects.create(id="c3", key=LONG_KEY, scopes=["*"], description="d")
+
+    response = rotate(staff_client, chosen, confirm=True)
+
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    keys = {client.id: HawkClient.objects.get(id=client.id).key for client in chosen}
+    assert len(set(keys.values())) == 2
+    for key in keys.values():
+        assert key != LONG_KEY and len(key) >= 32
+        assert response.text.count(key) == 1
+    other.refresh_from_db()
+    assert other.key == LONG_KEY
+    for page in ["changelist", "change"]:
+        args = ["c1"] if page == "change" else []
+        shown = staff_client.get(admin_url(HawkClient, page, *args)).text
+        assert not any(key in shown for key in keys.values())
+
+
+def test_rotate_key_needs_the_change_permission(client):
+    user = User.objects.create_user("viewer", password="unused", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_hawkclient"))
+    client.force_login(user)
+    target = HawkClient.objects.create(id="c1", key=LONG_KEY, scopes=["*"], description="d")
+
+    rotate(client, [target], confirm=True)
+
+    target.refresh_from_db()
+    assert target.key == LONG_KEY
+
+
+def test_hawk_client_admin_refuses_a_short_key(admin_client):
+    response = admin_client.post(
+        admin_url(HawkClient, "add"),
+        {"id": "c2", "key": "k" * 31, "scopes": "*", "description": "d"},
+    )
+
+    assert response.status_code == 200
+    assert "at least 32 characters long, not 31" in response.text
     assert not HawkClient.objects.filter(id="c2").exists()

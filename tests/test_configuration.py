@@ -5,14 +5,17 @@ subprocess with a chosen environment, as an operator would.
 """
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -190,6 +193,74 @@ def test_an_unreachable_redis_stops_the_start(production, database_url):
     result = run([sys.executable, "manage.py", "check_services"], environment)
 
     assert_stops_with_one_line_naming(result, "REDIS_URL")
+
+
+@pytest.mark.parametrize("skew", ["0", "3601", "abc", "-5", "1.5"])
+def test_a_hawk_skew_outside_1_to_3600_seconds_stops_the_start(production, skew):
+    result = run(
+        [sys.executable, "manage.py", "check_services"], {**production, "DSS_HAWK_SKEW": skew}
+    )
+
+    assert_stops_with_one_line_naming(result, "DSS_HAWK_SKEW")
+
+
+@pytest.mark.parametrize("skew, seconds", [("1", 1), ("3600", 3600), ("", 60)])
+def test_a_hawk_skew_within_1_to_3600_seconds_is_taken(production, skew, seconds):
+    values = read_settings({**production, "DSS_HAWK_SKEW": skew}, "HAWK_SKEW_SECONDS")
+
+    assert values == {"HAWK_SKEW_SECONDS": seconds}
+
+
+@pytest.fixture
+def redis_with_policy(tmp_path, request) -> Iterator[str]:
+    """A Redis of this test's own with a memory limit and the eviction policy
+    ``request.param``; its URL."""
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--dir", str(tmp_path), "--maxmemory", "10mb", "--maxmemory-policy", request.param]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+needs_redis_server = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="needs redis-server"
+)
+
+
+@needs_redis_server
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("redis_with_policy", ["allkeys-lru", "volatile-ttl"], indirect=True)
+def test_a_redis_that_evicts_keys_stops_the_start(production, database_url, redis_with_policy):
+    environment = {**production, "DATABASE_URL": database_url, "REDIS_URL": redis_with_policy}
+
+    result = run([sys.executable, "manage.py", "check_services"], environment)
+
+    assert_stops_with_one_line_naming(result, "REDIS_URL")
+    assert "maxmemory-policy noeviction" in result.stderr
+
+
+@needs_redis_server
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("redis_with_policy", ["noeviction"], indirect=True)
+def test_a_redis_that_never_evicts_passes(production, database_url, redis_with_policy):
+    environment = {**production, "DATABASE_URL": database_url, "REDIS_URL": redis_with_policy}
+
+    result = run([sys.executable, "manage.py", "check_services"], environment)
+
+    assert result.returncode == 0, result.stderr
 
 
 needs_project_virtualenv = pytest.mark.skipif(

@@ -9,6 +9,8 @@ from mohawk import Sender
 from psycopg import sql
 
 from api.models import HawkClient
+from api.served_schemas import source_schemas
+from uploads.models import Pipeline
 
 _numbers = itertools.count(1)
 
@@ -20,6 +22,9 @@ class TableBuilder:
     with table ``"L0"``: an ``id`` primary key (unless ``with_id`` is off), the helper columns
     ``data_hash``, ``datafile_created`` and ``datafile_updated`` (unless ``helpers`` is off),
     then the given columns, filled with ``rows`` (ids 1, 2, ... in order).
+
+    A schema that is not a source's is registered as an upload pipeline's, as the upload
+    pages would, so that the API serves it; ``served=False`` leaves it a schema made by hand.
     """
 
     def __init__(self) -> None:
@@ -34,7 +39,10 @@ class TableBuilder:
         *,
         with_id: bool = True,
         helpers: bool = True,
+        served: bool = True,
     ) -> None:
+        if served:
+            self.serve(schema)
         definitions = []
         if with_id:
             definitions.append(sql.SQL("id bigint PRIMARY KEY"))
@@ -47,10 +55,8 @@ class TableBuilder:
             for name, kind in columns.items()
         ]
         with connection.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             if schema not in self.schemas:
-                cursor.execute(
-                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
-                )
                 self.schemas.append(schema)
             cursor.execute(
                 sql.SQL("CREATE TABLE {} ({})").format(
@@ -58,6 +64,15 @@ class TableBuilder:
                 )
             )
             self._copy(cursor.cursor, schema, table, list(columns), rows, with_id, helpers)
+
+    def serve(self, schema: str) -> None:
+        """Make the API serve ``schema``: a source's is served as it is, any other is
+        registered as an upload pipeline's. The schema is dropped after the test."""
+        if schema not in source_schemas():
+            organisation, dataset = schema.split(".", 1)
+            Pipeline.objects.get_or_create(organisation=organisation, dataset=dataset)
+        if schema not in self.schemas:
+            self.schemas.append(schema)
 
     def _copy(self, cursor, schema, table, names, rows, with_id, helpers) -> None:
         targets = (["id"] if with_id else []) + (

@@ -5,11 +5,15 @@
   ``hawk_get(path, client=None, **options)`` returns the response, after checking that any
   Server-Authorization header verifies against its body and Content-Type.
 - ``small_pages``: the page size set to 2.
+- ``redis_url``: REDIS_TEST_URL (default ``redis://127.0.0.1:6379/0``); the test is skipped
+  when that Redis does not answer.
 """
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 
 from tests.api.builders import TableBuilder, make_client, sign
 
@@ -43,3 +47,13 @@ def hawk_get(client, db) -> Callable:
         return response
 
     return get
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis at {url} (REDIS_TEST_URL) does not answer: {error}")
+    return url

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from api.datasets import DATASET_ENDPOINTS, REFERENCE_POSTCODES, camel_case
+from api.dataset_endpoints import DATASET_ENDPOINTS, REFERENCE_POSTCODES, camel_case
 from tests.api.builders import make_client, sign
 
 SQL_TYPES = {"TEXT": "text", "INTEGER": "integer", "NUMERIC": "numeric", "DATE": "date"}

@@ -1,7 +1,5 @@
 """A nonce used with one server process is refused by another: the cache is shared."""
 
-import os
-
 import pytest
 import redis
 import requests
@@ -50,16 +48,6 @@ def test_a_replay_to_another_process_is_refused_with_the_database_cache(things, 
     first, second = two_servers(tmp_path)
     with first as first_url, second as second_url:
         assert_replay_refused_by_the_other_process(first_url, second_url)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        pytest.skip(f"Redis at {url} (REDIS_TEST_URL) does not answer: {error}")
-    return url
 
 
 def test_a_replay_to_another_process_is_refused_with_redis(things, tmp_path, redis_url):

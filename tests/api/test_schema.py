@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from api.datasets import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
+from api.dataset_endpoints import DATASET_ENDPOINTS, POSTCODE_LOOKUPS
 
 
 @pytest.fixture
@@ -45,7 +45,8 @@ def test_paged_endpoints_document_their_parameters_and_both_page_shapes(document
     described = operation(document, "/api/v1/table-data/{schema}/{table}")
     parameters = {parameter["name"]: parameter for parameter in described["parameters"]}
     assert set(parameters) == {"schema", "table", "orientation", "next-id"}
-    assert parameters["orientation"]["schema"]["enum"] == ["records", "tabular"]
+    assert sorted(parameters["orientation"]["schema"]["enum"]) == ["records", "tabular"]
+    assert parameters["orientation"]["schema"]["default"] == "tabular"
     assert parameters["next-id"]["schema"]["type"] == "integer"
     page = described["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     shapes = document["components"]["schemas"][page.rsplit("/", 1)[1]]["oneOf"]

@@ -65,7 +65,7 @@ def typed_table(tables) -> str:
     with connection.cursor() as cursor:
         cursor.execute('CREATE SCHEMA IF NOT EXISTS "acme.typed"')
         cursor.execute('CREATE DOMAIN "acme.typed".positive_amount AS numeric CHECK (VALUE > 0)')
-    tables.schemas.append("acme.typed")
+    tables.serve("acme.typed")
     types = {**ALL_TYPES, "money_amount": '"acme.typed".positive_amount'}
     tables.create("acme.typed", "L1", types, [ALL_TYPES_ROW, (None,) * len(ALL_TYPES)])
     return "acme.typed/L1"
@@ -170,7 +170,7 @@ def test_table_data_puts_id_first_whatever_its_place_in_the_table(hawk_get, tabl
         cursor.execute('CREATE SCHEMA "acme.late"')
         cursor.execute('CREATE TABLE "acme.late"."L0" (name text, id integer PRIMARY KEY)')
         cursor.execute('INSERT INTO "acme.late"."L0" VALUES (\'a\', 5)')
-    tables.schemas.append("acme.late")
+    tables.serve("acme.late")
     data = hawk_get("/api/v1/table-data/acme.late/L0").json()
     assert data == {"headers": ["id", "name"], "values": [[5, "a"]], "next": None}
 
@@ -229,6 +229,9 @@ def test_next_links_of_names_that_need_escaping_lead_to_the_next_page(
         ("orientation=sideways", "orientation must be tabular or records"),
         ("next-id=abc", "next-id must be a whole number"),
         ("next-id=", "next-id must be a whole number"),
+        ("next-id=1.5", "next-id must be a whole number"),
+        ("next-id=9223372036854775808", "next-id must be at most 9223372036854775807"),
+        ("orientation=", "orientation must be tabular or records"),
     ],
 )
 def test_query_parameters_that_are_not_understood_answer_400(hawk_get, tables, query, words):
@@ -262,12 +265,64 @@ def test_a_table_whose_id_is_not_a_whole_number_answers_422(hawk_get, tables):
     assert "whole numbers" in response.json()["error"]
 
 
-def test_tables_of_the_service_itself_are_never_served(hawk_get, tables):
+def served(hawk_get, schema: str, table: str) -> list[int]:
+    """The statuses of table-structure and table-data for ``schema.table``."""
+    path = f"{quote(schema, safe='')}/{quote(table, safe='')}"
+    return [hawk_get(f"/api/v1/{endpoint}/{path}").status_code for endpoint in ENDPOINTS]
+
+
+ENDPOINTS = ["table-structure", "table-data"]
+
+
+def test_schemas_of_sources_and_upload_pipelines_are_served(hawk_get, tables):
+    tables.create("dit.baci", "L1", {"year": "integer"}, [(2020,)])
+    tables.create("acme.things", "L0", {"name": "text"}, [("a",)])
+
+    assert served(hawk_get, "dit.baci", "L1") == [200, 200]
+    assert served(hawk_get, "acme.things", "L0") == [200, 200]
+
+
+def test_tables_of_the_service_and_of_postgresql_are_never_served(hawk_get, tables):
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE public.nowhere (id integer PRIMARY KEY)")
-    for path in ["public/nowhere", "public/api_hawkclient", "public/dss_cache"]:
-        assert hawk_get(f"/api/v1/table-data/{path}").status_code == 404
-        assert hawk_get(f"/api/v1/table-structure/{path}").status_code == 404
+    for schema, table in [
+        ("public", "nowhere"),
+        ("public", "api_hawkclient"),
+        ("public", "dss_cache"),
+        ("public", "uploads_pipeline"),
+        ("pg_catalog", "pg_class"),
+        ("pg_catalog", "pg_authid"),
+        ("information_schema", "tables"),
+    ]:
+        assert served(hawk_get, schema, table) == [404, 404], (schema, table)
+
+
+# Schemas made by hand in the database, each with a table that has rows: the service did not
+# create them, so they are not served, however much their names look like a dataset's.
+SCHEMAS_MADE_BY_HAND = [
+    "acme.by_hand",
+    "dit.baci ",
+    "DIT.baci",
+    "dit.baci.L1",
+    "dit_baci",
+    "dit.bacı",
+    "acme.Things",
+    "acme.things2",
+    "acme",
+    ".acme.things",
+]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS_MADE_BY_HAND)
+def test_schemas_the_service_did_not_create_answer_404(hawk_get, tables, schema):
+    tables.create("dit.baci", "L1", {"year": "integer"}, [(2020,)])
+    tables.create("acme.things", "L0", {"name": "text"}, [("a",)])
+    tables.create(schema, "L1", {"year": "integer"}, [(2020,)], served=False)
+    tables.create(schema, "L0", {"name": "text"}, [("a",)], served=False)
+
+    assert served(hawk_get, schema, "L0") == [404, 404]
+    assert served(hawk_get, schema, "L1") == [404, 404]
+    assert served(hawk_get, "acme.things", "L0") == [200, 200]
 
 
 HOSTILE_NAMES = [

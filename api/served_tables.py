@@ -1,8 +1,9 @@
-"""Looking up dataset tables and their columns in PostgreSQL's catalog.
+"""The tables the API serves: looked up, with their columns, in PostgreSQL's catalog.
 
-A schema or table name from a request is only ever compared with catalog entries as a bound
-parameter; what the API later puts into SQL are the names the catalog returned, quoted with
-``psycopg.sql.Identifier``. Names that cannot be served are refused before any query runs.
+Only tables of the schemas the service creates are served (``api.served_schemas``). A schema
+or table name from a request is only ever compared with catalog entries as a bound parameter;
+what the API later puts into SQL are the names the catalog returned, quoted with
+``psycopg.sql.Identifier``. Names that cannot be served are refused before the catalog query.
 """
 
 from dataclasses import dataclass
@@ -10,13 +11,10 @@ from dataclasses import dataclass
 from django.db import connection
 from psycopg import sql
 
+from api.served_schemas import is_served_schema
+
 # PostgreSQL truncates identifiers to 63 bytes, so a longer name cannot be in the catalog.
 MAX_NAME_BYTES = 63
-
-# Schemas that are never served: PostgreSQL's own and those of the original's internals.
-# ``pg_*`` (pg_catalog, pg_toast, pg_temp_N, ...) and the schema that holds the service's own
-# tables (``current_schema()``, where Django creates them) are refused as well.
-NEVER_SERVED_SCHEMAS = frozenset({"public", "information_schema", "operations", "admin"})
 
 # The helper columns of the L0/L1 model: never served.
 HELPER_COLUMNS = frozenset({"data_hash", "datafile_created", "datafile_updated"})
@@ -44,7 +42,7 @@ TEMPORAL_TYPES = {"date": "DATE", "timestamp": TIMESTAMP, "timestamptz": TIMESTA
 
 
 @dataclass(frozen=True)
-class Column:
+class ServedColumn:
     """A served column: its name as stored, the API type name and how to select its values.
 
     ``base`` is the PostgreSQL type the column's values are read as (for a domain, the type
@@ -83,14 +81,14 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Table:
+class ServedTable:
     """A table that can be served: its schema, name and served columns in table order."""
 
     schema: str
     name: str
-    columns: tuple[Column, ...]
+    columns: tuple[ServedColumn, ...]
 
-    def column(self, name: str) -> Column | None:
+    def column(self, name: str) -> ServedColumn | None:
         return next((column for column in self.columns if column.name == name), None)
 
     def identifier(self) -> sql.Identifier:
@@ -100,11 +98,6 @@ class Table:
 def is_servable_name(name: str) -> bool:
     """Whether ``name`` could name a schema or table in the catalog at all."""
     return bool(name) and "\x00" not in name and len(name.encode()) <= MAX_NAME_BYTES
-
-
-def is_never_served_schema(schema: str) -> bool:
-    lowered = schema.lower()
-    return lowered in NEVER_SERVED_SCHEMAS or lowered.startswith("pg_")
 
 
 FIND_TABLE = """
@@ -121,20 +114,19 @@ LEFT JOIN pg_catalog.pg_type element
 WHERE n.nspname = %s AND c.relname = %s
     -- tables, partitioned tables, views, materialized views and foreign tables hold rows
     AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-    AND n.nspname <> current_schema()
 ORDER BY a.attnum
 """
 
 
-def find_table(schema: str, table: str) -> Table | None:
+def find_table(schema: str, table: str) -> ServedTable | None:
     """The servable table ``schema.table`` with its served columns, or None.
 
-    None when either name cannot exist, the schema is never served, or the catalog has no
-    such table (or view). Helper columns are left out.
+    None when either name cannot exist, the service did not create the schema, or the catalog
+    has no such table (or view). Helper columns are left out.
     """
     if not (is_servable_name(schema) and is_servable_name(table)):
         return None
-    if is_never_served_schema(schema):
+    if not is_served_schema(schema):
         return None
     with connection.cursor() as cursor:
         cursor.execute(FIND_TABLE, [schema, table])
@@ -146,10 +138,10 @@ def find_table(schema: str, table: str) -> Table | None:
         for name, base, element in rows
         if name is not None and name not in HELPER_COLUMNS
     )
-    return Table(schema=schema, name=table, columns=columns)
+    return ServedTable(schema=schema, name=table, columns=columns)
 
 
-def _column(name: str, base: str, element: str | None) -> Column:
+def _column(name: str, base: str, element: str | None) -> ServedColumn:
     if element is not None:
-        return Column(name=name, base=element, is_array=True)
-    return Column(name=name, base=base, is_array=False)
+        return ServedColumn(name=name, base=element, is_array=True)
+    return ServedColumn(name=name, base=base, is_array=False)

@@ -1,0 +1,42 @@
+"""Which PostgreSQL schemas the API serves: only those the service itself creates.
+
+An allow-list, not a deny-list: a schema is served when it is a source's
+(``pipelines.catalogue.CATALOGUE``) or an upload pipeline's (``uploads.models.Pipeline``,
+schema ``<organisation>.<dataset>``). Every other schema (PostgreSQL's own, the one holding
+the service's tables, one made by hand in the database, a name that merely looks like a
+dataset's) answers 404. Admin-defined sources join ``is_served_schema`` when they arrive.
+"""
+
+from functools import cache
+
+from django.db import connection
+from psycopg import sql
+
+from pipelines.catalogue import CATALOGUE
+from uploads.models import Pipeline
+
+
+@cache
+def source_schemas() -> frozenset[str]:
+    """The schemas of the built-in sources, ``"<organisation>.<dataset>"``."""
+    return frozenset(source.dataset.schema for source in CATALOGUE)
+
+
+def is_upload_schema(schema: str) -> bool:
+    """Whether an upload pipeline keeps its data in ``schema`` (one indexed query)."""
+    organisation, dot, dataset = schema.partition(".")
+    if not dot:
+        return False
+    # Every request for an upload's table asks this: plain SQL costs a fifth of the ORM's
+    # exists() (0.2 against 1.1 ms measured).
+    query = sql.SQL("SELECT 1 FROM {} WHERE organisation = %s AND dataset = %s").format(
+        sql.Identifier(Pipeline._meta.db_table)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query.as_string(cursor.cursor), [organisation, dataset])
+        return cursor.fetchone() is not None
+
+
+def is_served_schema(schema: str) -> bool:
+    """Whether the API serves tables of ``schema``: the names must match exactly."""
+    return schema in source_schemas() or is_upload_schema(schema)
