@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from api import pages, schema
 from api.authentication import HawkAuthentication
 from api.catalog import Column, Table, find_table
+from api.connection_loss import read_again_after
 from api.datasets import REFERENCE_POSTCODES, DatasetEndpoint, camel_case
 from api.errors import (
     DatasetTableMismatch,
@@ -43,6 +44,26 @@ class HawkView(APIView):
 
     def get_exception_handler(self):
         return json_error_handler
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        self.reading = False
+        super().initial(request, *args, **kwargs)
+        # Authenticated and allowed: what follows only reads, and may be run again.
+        self.reading = True
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        """A read whose database connection was lost runs once more on a fresh connection
+        before the error is answered (503, see ``api.errors``)."""
+        if self.reading:
+            self.reading = False
+            handler = getattr(self, self.request.method.lower(), self.http_method_not_allowed)
+            try:
+                return read_again_after(
+                    exc, lambda: handler(self.request, *self.args, **self.kwargs)
+                )
+            except Exception as again:
+                exc = again
+        return super().handle_exception(exc)
 
 
 def json_response(body: bytes) -> HttpResponse:
