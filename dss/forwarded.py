@@ -67,7 +67,7 @@ def normalise(meta: dict) -> None:
     source = "X-Forwarded-Host"
     if host is None:
         host, source = meta.get("HTTP_HOST", ""), "Host"
-    if not host:
+    if not host and source == "Host":
         return
     domain, host_port = split_domain_port(host)
     if not domain:
