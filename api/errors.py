@@ -33,7 +33,8 @@ class ConnectionLost(APIException):
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = (
-        f"The service lost its database connection; try again in {RETRY_AFTER_SECONDS} seconds"
+        f"The service lost its database or cache connection; try again in {RETRY_AFTER_SECONDS} "
+        "seconds"
     )
     default_code = "connection_lost"
 
