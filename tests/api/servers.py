@@ -1,5 +1,5 @@
-"""Real service processes for tests and benchmarks: gunicorn serving ``dss.wsgi``, and
-Django's development server as the run command (``dev.py run``) starts it."""
+"""Real service processes for tests and benchmarks: gunicorn serving ``dss.wsgi``, Django's
+development server as the run command starts it, and the run command (``dev.py run``)."""
 
 import os
 import socket
@@ -104,6 +104,21 @@ def development_server(environment: dict[str, str], log: Path) -> Iterator[str]:
             env={"DEBUG": "true", **environment},
             stdout=output,
             stderr=subprocess.STDOUT,
+        )
+    with serving(process, f"http://127.0.0.1:{port}", log) as base_url:
+        yield base_url
+
+
+@contextmanager
+def run_command(environment: dict[str, str], log: Path) -> Iterator[str]:
+    """``dev.py run`` (the development server, with its reloader, and a task worker) on
+    127.0.0.1 and a free port, DEBUG as the command sets it; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "dev.py", "--no-install", "run", "--port", str(port)]
+    environment = {name: value for name, value in environment.items() if name != "DEBUG"}
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=environment, stdout=output, stderr=subprocess.STDOUT
         )
     with serving(process, f"http://127.0.0.1:{port}", log) as base_url:
         yield base_url

@@ -3,13 +3,16 @@ mohawk signing as data-flow does and as other libraries do, and the npm ``hawk``
 separate implementation of the scheme, run by Node.js)."""
 
 import json
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from tests.api.builders import make_client, sign
 from tests.api.conftest import PUBLIC_HOST
+from tests.api.servers import PROJECT_DIR, run_command, service_environment
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -200,3 +203,18 @@ def test_the_npm_hawk_client_with_a_wrong_key_gets_the_one_401_message(server, t
     assert json.loads(answer["body"]) == {
         "error": "HAWK id is unknown or its MAC does not match the request"
     }
+
+
+@pytest.mark.skipif(
+    Path(sys.prefix).resolve() != (PROJECT_DIR / ".venv").resolve(),
+    reason="dev.py runs the service from the project's .venv",
+)
+def test_the_npm_hawk_clients_default_get_is_served_by_the_run_command(things, npm_hawk, tmp_path):
+    """The field case itself: the npm client's GET (no Content-Type, no hash) against
+    ``dev.py run``, whose development server reports ``text/plain`` for it."""
+    environment = service_environment(tmp_path, ALLOWED_HOSTS="127.0.0.1")
+    with run_command(environment, tmp_path / "run.log") as url:
+        answer = npm_hawk(f"{url}{PATH}", make_client())
+    assert answer["status"] == 200, answer["body"]
+    assert answer["verified"], answer["verifyError"]
+    assert json.loads(answer["body"])["values"] == [[1, "a"], [2, "b"], [3, "c"]]
