@@ -1,9 +1,10 @@
-"""A database connection lost in the middle of a request (its backend terminated, as in a
-restart or a failover) answers a JSON 503 with Retry-After, signed when the request was
+"""A database connection lost in the middle of a request (its backend terminated, the
+database restarting) answers a JSON 503 with Retry-After, signed when the request was
 authenticated; a read is first run again once on a fresh connection. On both servers.
 
 To lose the connection at a known moment, a table the request reads is locked from another
-connection: the request's backend waits for the lock and is terminated while it waits.
+connection: the request's backend waits for the lock and is terminated while it waits. A
+restart is played by a relay between the service and PostgreSQL (``tests.api.relay``).
 """
 
 import random
@@ -20,7 +21,14 @@ from django.db import connection
 from psycopg import sql
 
 from tests.api.builders import make_client, sign
-from tests.api.servers import current_database_url, free_port
+from tests.api.relay import DatabaseRelay
+from tests.api.servers import (
+    current_database_url,
+    development_server,
+    free_port,
+    gunicorn,
+    service_environment,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -197,3 +205,47 @@ def test_a_cache_that_cannot_be_reached_answers_an_unsigned_503(client, things, 
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert "Server-Authorization" not in response.headers
+
+
+@pytest.fixture
+def relay() -> Iterator[DatabaseRelay]:
+    connection.ensure_connection()
+    info = connection.connection.info
+    target = (
+        f"{info.host}/.s.PGSQL.{info.port}"
+        if info.host.startswith("/")
+        else (
+            info.host,
+            info.port,
+        )
+    )
+    database_relay = DatabaseRelay(target)
+    yield database_relay
+    database_relay.cut()
+
+
+@pytest.mark.parametrize("start", [gunicorn, development_server], ids=["gunicorn", "runserver"])
+def test_a_database_that_goes_away_answers_503_and_is_used_again_when_back(
+    start, things, relay, tmp_path
+):
+    """The database restarting: every connection dropped, new ones refused, then accepted."""
+    info = connection.connection.info
+    environment = {
+        **service_environment(tmp_path, ALLOWED_HOSTS="127.0.0.1"),
+        "DATABASE_URL": f"postgres://{info.user}@127.0.0.1:{relay.port}/{info.dbname}",
+    }
+    caller = make_client()
+    with start(environment, tmp_path / "server.log") as url:
+
+        def get() -> requests.Response:
+            signed = sign(caller, f"{url}{PATH}")
+            return requests.get(f"{url}{PATH}", headers=signed.headers, timeout=60)
+
+        assert get().status_code == 200
+        relay.cut()
+        down = get()
+        relay.resume()
+        back = get()
+    assert_unavailable(down)
+    assert "Server-Authorization" not in down.headers
+    assert back.status_code == 200, back.text
