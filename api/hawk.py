@@ -81,25 +81,54 @@ def authenticate(request: HttpRequest) -> tuple[HawkClient, Receiver]:
     """
     header = request.META["HTTP_AUTHORIZATION"]
     attributes = well_formed_attributes(header)
-    client = retried_once(lambda: HawkClient.objects.filter(id=attributes["id"]).first())
+    client_id = attributes["id"]
+    client = retried_once(lambda: HawkClient.objects.filter(id=client_id).first())
     if client is None:
-        logger.warning("HAWK authentication refused for id %r: unknown id", attributes["id"])
+        logger.warning("HAWK authentication refused for id %r: unknown id", client_id)
     # An unknown id is checked against a key nobody has, so that it costs what a known one
     # costs and fails the same way.
     key = client.key if client is not None else secrets.token_urlsafe(32)
-    credentials = {"id": attributes["id"], "key": key, "algorithm": ALGORITHM}
-    if "hash" in attributes:
-        content, content_types = request.body, signable_content_types(request)
-    elif request.body:
-        refuse(attributes["id"], Rejected(BODY_WITHOUT_HASH))
-    else:
-        content, content_types = b"", [""]
-
+    credentials = {"id": client_id, "key": key, "algorithm": ALGORITHM}
+    content, content_types = signed_payload(request, attributes)
     urls = signable_urls(request)
+    receiver = receive(request, header, credentials, urls, content, content_types)
+    if client is not None and receiver is not None:
+        return client, receiver
+    if client is not None:
+        logger.warning(
+            "HAWK authentication refused for id %r: MAC does not match %s %s",
+            client_id,
+            request.method,
+            " or ".join(urls),
+        )
+    raise Rejected(NOT_AUTHENTICATED)
+
+
+def signed_payload(request: HttpRequest, attributes: dict[str, str]) -> tuple[bytes, list[str]]:
+    """The body and the Content-Types to check the payload hash against: the request's when
+    it has a ``hash``; nothing when it has neither body nor hash (its MAC alone
+    authenticates it). Rejected for a body without a hash."""
+    if "hash" in attributes:
+        return request.body, signable_content_types(request)
+    if request.body:
+        refuse(attributes["id"], Rejected(BODY_WITHOUT_HASH))
+    return b"", [""]
+
+
+def receive(
+    request: HttpRequest,
+    header: str,
+    credentials: dict[str, str],
+    urls: list[str],
+    content: bytes,
+    content_types: list[str],
+) -> Receiver | None:
+    """The mohawk receiver of the first URL and Content-Type that ``header`` signs; None when
+    the MAC matches none of the URLs. Rejected for any other fault."""
     for url in urls:
         for content_type in content_types:
             try:
-                receiver = Receiver(
+                return Receiver(
                     lambda _id: credentials,
                     header,
                     url,
@@ -115,20 +144,10 @@ def authenticate(request: HttpRequest) -> tuple[HawkClient, Receiver]:
                 break
             except MisComputedContentHash as error:
                 if content_type == content_types[-1]:
-                    refuse(attributes["id"], rejection(error))
+                    refuse(credentials["id"], rejection(error))
             except HawkFail as error:
-                refuse(attributes["id"], rejection(error))
-            else:
-                if client is not None:
-                    return client, receiver
-    if client is not None:
-        logger.warning(
-            "HAWK authentication refused for id %r: MAC does not match %s %s",
-            attributes["id"],
-            request.method,
-            " or ".join(urls),
-        )
-    raise Rejected(NOT_AUTHENTICATED)
+                refuse(credentials["id"], rejection(error))
+    return None
 
 
 def signable_urls(request: HttpRequest) -> list[str]:
