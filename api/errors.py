@@ -1,9 +1,15 @@
 """The API's error answers: JSON ``{"error": message}`` with the status of DESIGN.md."""
 
+import logging
+
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from api.connection_loss import RETRY_AFTER_SECONDS, is_connection_loss
+
+logger = logging.getLogger(__name__)
 
 # Names echoed in error messages are cut to this length (a request may carry 10 kB names).
 ECHO_LENGTH = 80
@@ -22,6 +28,17 @@ class DatasetTableMismatch(APIException):
     default_code = "dataset_table_mismatch"
 
 
+class ConnectionLost(APIException):
+    """The database or cache connection was lost during the request (answer 503)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        f"The service lost its database or cache connection; try again in {RETRY_AFTER_SECONDS} "
+        "seconds"
+    )
+    default_code = "connection_lost"
+
+
 def echo(name: str) -> str:
     """``name`` quoted and shortened for an error message."""
     if len(name) > ECHO_LENGTH:
@@ -34,8 +51,15 @@ def table_not_found(schema: str, table: str) -> NotFound:
 
 
 def json_error_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's exception handling with the body ``{"error": message}`` instead of ``detail``."""
+    """DRF's exception handling with the body ``{"error": message}`` instead of ``detail``;
+    a lost database or cache connection answers 503 with ``Retry-After``."""
+    lost = is_connection_loss(exc)
+    if lost:
+        logger.warning("Answering 503: connection lost during the request (%s)", exc)
+        exc = ConnectionLost()
     response = exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"error": str(response.data["detail"])}
+    if response is not None and lost:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

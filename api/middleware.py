@@ -11,7 +11,7 @@ class HawkResponseSigning:
     """Adds ``Server-Authorization`` to every response of a HAWK-authenticated request.
 
     The header signs the response body and its Content-Type, as clients such as data-flow
-    verify them. Errors answered after authentication (403, 404, 422) are signed as well;
+    verify them. Errors answered after authentication (403, 404, 422, 503) are signed as well;
     a request that failed authentication has nothing to sign with. Put this middleware first
     so that it signs the body exactly as it leaves the service.
     """

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from api import pages, schema
+from api.connection_loss import read_again_after
 from api.dataset_endpoints import REFERENCE_POSTCODES, DatasetEndpoint
 from api.errors import DatasetTableMismatch, UnprocessableEntity, table_not_found
 from api.queries import TABULAR, PageQuery, PostcodeQuery, validated
@@ -29,6 +30,31 @@ from api.served_tables import ServedColumn, ServedTable, find_table
 logger = logging.getLogger(__name__)
 
 WHOLE_NUMBER_TYPES = frozenset({"int2", "int4", "int8"})
+
+
+class ReadView(APIView):
+    """An endpoint that only reads: authenticated and allowed by DRF's defaults, it runs once
+    more on a fresh connection when its database connection was lost."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        self.reading = False
+        super().initial(request, *args, **kwargs)
+        # Authenticated and allowed: what follows only reads, and may be run again.
+        self.reading = True
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        """A read whose database connection was lost runs once more on a fresh connection
+        before the error is answered (503, see ``api.errors``)."""
+        if self.reading:
+            self.reading = False
+            handler = getattr(self, self.request.method.lower(), self.http_method_not_allowed)
+            try:
+                return read_again_after(
+                    exc, lambda: handler(self.request, *self.args, **self.kwargs)
+                )
+            except Exception as again:
+                exc = again
+        return super().handle_exception(exc)
 
 
 def json_response(body: bytes) -> HttpResponse:
@@ -74,7 +100,7 @@ def page_response(
 TABLE_PARAMETERS = [schema.SCHEMA, schema.TABLE]
 
 
-class TableStructureView(APIView):
+class TableStructureView(ReadView):
     scope = "table_structure"
 
     @extend_schema(
@@ -95,7 +121,7 @@ class TableStructureView(APIView):
         return json_response(orjson.dumps({"columns": columns}))
 
 
-class TableDataView(APIView):
+class TableDataView(ReadView):
     scope = "table_data"
 
     @extend_schema(
@@ -144,7 +170,7 @@ def dataset_table(
     return id_checked(table), columns
 
 
-class DatasetView(APIView):
+class DatasetView(ReadView):
     """A paginated dataset endpoint: ``DatasetView.as_view(endpoint=...)`` serves one
     ``DatasetEndpoint`` under its scope."""
 
@@ -162,7 +188,7 @@ class DatasetView(APIView):
         return page_response(request, query, table, columns, endpoint.headers, endpoint.include_id)
 
 
-class PostcodeLookupView(APIView):
+class PostcodeLookupView(ReadView):
     """One reference postcode, matched without regard to spaces and letter case:
     ``PostcodeLookupView.as_view(scope=...)`` serves one lookup endpoint."""
 

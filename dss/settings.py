@@ -30,7 +30,8 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Behind a TLS-terminating proxy, build absolute URLs (and check HAWK MACs) against the
-# scheme and host that the client used.
+# scheme, host and port that the client used; dss.forwarded reads the headers (the first of
+# several values) and folds X-Forwarded-Port into the host.
 TRUST_FORWARDED_HEADERS = env_bool("DSS_TRUST_FORWARDED_HEADERS", False)
 if TRUST_FORWARDED_HEADERS:
     USE_X_FORWARDED_HOST = True
@@ -57,6 +58,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it signs API answers exactly as they leave the service.
     "api.middleware.HawkResponseSigning",
+    # Before anything builds a URL or checks the host: the public scheme, host and port.
+    "dss.forwarded.ForwardedHeaders",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

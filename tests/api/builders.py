@@ -130,21 +130,23 @@ def sign(
     method: str = "GET",
     content: str | bytes = "",
     content_type: str = "",
+    hash_payload: bool = True,
     **sender_options,
 ) -> SignedRequest:
     """Sign ``url`` with mohawk as data-flow does: sha256, payload hashed even when empty,
-    and the header ``Content-Type`` sent as signed (empty for a GET)."""
+    and the header ``Content-Type`` sent as signed (empty for a GET).
+
+    With ``hash_payload`` off, the header has no ``hash`` attribute and no Content-Type is
+    sent (as many client libraries sign a GET).
+    """
     credentials = {"id": client.id, "key": client.key, "algorithm": "sha256"}
-    sender = Sender(
-        credentials,
-        url,
-        method,
-        content=content,
-        content_type=content_type,
-        always_hash_content=True,
-        **sender_options,
+    payload = (
+        {"content": content, "content_type": content_type, "always_hash_content": True}
+        if hash_payload
+        else {"always_hash_content": False}
     )
-    return SignedRequest(
-        headers={"Authorization": sender.request_header, "Content-Type": content_type},
-        sender=sender,
-    )
+    sender = Sender(credentials, url, method, **payload, **sender_options)
+    headers = {"Authorization": sender.request_header}
+    if hash_payload:
+        headers["Content-Type"] = content_type
+    return SignedRequest(headers=headers, sender=sender)

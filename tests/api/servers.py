@@ -1,4 +1,5 @@
-"""Real service processes for tests and benchmarks: gunicorn serving ``dss.wsgi``."""
+"""Real service processes for tests and benchmarks: gunicorn serving ``dss.wsgi``, Django's
+development server as the run command starts it, and the run command (``dev.py run``)."""
 
 import os
 import socket
@@ -83,7 +84,49 @@ def gunicorn(environment: dict[str, str], log: Path, workers: int = 1) -> Iterat
             stderr=subprocess.STDOUT,
         )
     listener.close()
-    base_url = f"http://127.0.0.1:{port}"
+    with serving(process, f"http://127.0.0.1:{port}", log) as base_url:
+        yield base_url
+
+
+@contextmanager
+def development_server(environment: dict[str, str], log: Path) -> Iterator[str]:
+    """``manage.py runserver`` on 127.0.0.1 (a free port), with DEBUG on unless the
+    environment says otherwise, as ``dev.py run`` starts it; yields its base URL.
+
+    The autoreloader is left out: it only restarts the same server on code changes.
+    """
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env={"DEBUG": "true", **environment},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    with serving(process, f"http://127.0.0.1:{port}", log) as base_url:
+        yield base_url
+
+
+@contextmanager
+def run_command(environment: dict[str, str], log: Path) -> Iterator[str]:
+    """``dev.py run`` (the development server, with its reloader, and a task worker) on
+    127.0.0.1 and a free port, DEBUG as the command sets it; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "dev.py", "--no-install", "run", "--port", str(port)]
+    environment = {name: value for name, value in environment.items() if name != "DEBUG"}
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=environment, stdout=output, stderr=subprocess.STDOUT
+        )
+    with serving(process, f"http://127.0.0.1:{port}", log) as base_url:
+        yield base_url
+
+
+@contextmanager
+def serving(process: subprocess.Popen, base_url: str, log: Path) -> Iterator[str]:
+    """``base_url`` once ``process`` answers there; the process is stopped afterwards."""
     try:
         wait_until_answering(process, base_url, log)
         yield base_url
@@ -96,14 +139,20 @@ def gunicorn(environment: dict[str, str], log: Path, workers: int = 1) -> Iterat
             process.wait()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def wait_until_answering(process: subprocess.Popen, base_url: str, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
         try:
             requests.get(f"{base_url}/healthcheck/", timeout=5)
             return
         except requests.ConnectionError:
             time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer within {START_TIMEOUT} s")
+    raise RuntimeError(f"the server did not answer within {START_TIMEOUT} s")
