@@ -14,6 +14,7 @@ from pipelines.names import (
     derive_column_names,
     is_valid_column_name,
 )
+from pipelines.sources import Catalogue, Source
 from tests.pipelines.conftest import load_bytes, make_dataset, rows
 
 LONG_HEADERS = Path(__file__).parent / "cases" / "long_headers.csv"
@@ -123,6 +124,12 @@ def test_a_dataset_whose_schema_name_is_over_63_bytes_is_refused():
         Dataset("org", "d" * 60, Mode.SNAPSHOT, (Column("a"),))
     # Two such datasets would otherwise share their first 63 bytes, so one table.
     assert Dataset("org", "d" * 59, Mode.SNAPSHOT, (Column("a"),)).schema == "org." + "d" * 59
+
+
+def test_two_sources_loading_into_one_schema_are_refused():
+    dataset = make_dataset(name="shared")
+    with pytest.raises(ValueError, match="sources 'a' and 'b' would both load into test.shared"):
+        Catalogue([Source("a", dataset, "a"), Source("b", dataset, "b")])
 
 
 def test_an_index_name_derived_from_a_long_column_is_checked_when_defined():
