@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from pipelines.column_types import COLUMN_TYPES
-from pipelines.names import RESERVED_COLUMNS, check_column_count, check_identifier
+from pipelines.names import (
+    INCREMENTAL_L0_COLUMNS,
+    L1_COLUMNS,
+    RESERVED_COLUMNS,
+    SNAPSHOT_L0_COLUMNS,
+    check_column_count,
+    check_identifier,
+)
 
 # Python codec name -> PostgreSQL client encoding. Encodings missing here (mac-roman, ...) are
 # transcoded to UTF-8 in Python while streaming; these are converted by PostgreSQL, faster.
@@ -35,12 +42,12 @@ class Mode(enum.StrEnum):
     INCREMENTAL = "incremental"
 
 
-# The columns the loader adds to each table besides the data columns (see pipelines.loading).
+# The columns the loader adds to each table besides the data columns.
 SERVICE_COLUMNS = {
-    (Mode.SNAPSHOT, "L0"): ("id", "datafile_created", "datafile_updated", "data_hash"),
-    (Mode.INCREMENTAL, "L0"): ("id", "datafile_created"),
-    (Mode.SNAPSHOT, "L1"): ("id", "data_source_row_id"),
-    (Mode.INCREMENTAL, "L1"): ("id", "data_source_row_id"),
+    (Mode.SNAPSHOT, "L0"): SNAPSHOT_L0_COLUMNS,
+    (Mode.INCREMENTAL, "L0"): INCREMENTAL_L0_COLUMNS,
+    (Mode.SNAPSHOT, "L1"): L1_COLUMNS,
+    (Mode.INCREMENTAL, "L1"): L1_COLUMNS,
 }
 # The longest name the loader derives from an L1 column: the index of a column in
 # ``l1_indexes`` while a rebuild fills the table under its temporary name.

@@ -16,10 +16,14 @@ MAX_IDENTIFIER_BYTES = 63
 # The most columns a PostgreSQL table can have (the service's own columns count too).
 MAX_TABLE_COLUMNS = 1600
 
-# The columns the service adds to the tables it makes. Each is a name a data column may not
-# take, and ``HELPER_COLUMNS`` are never served by the API.
+# The columns the service adds to the tables it makes (see pipelines.loading), in order.
+SNAPSHOT_L0_COLUMNS = ("id", "datafile_created", "datafile_updated", "data_hash")
+INCREMENTAL_L0_COLUMNS = ("id", "datafile_created")
+L1_COLUMNS = ("id", "data_source_row_id")
+# The names a data column may not take: every column the service adds.
+RESERVED_COLUMNS = frozenset(SNAPSHOT_L0_COLUMNS + INCREMENTAL_L0_COLUMNS + L1_COLUMNS)
+# The columns the service adds that the API never serves.
 HELPER_COLUMNS = ("datafile_created", "datafile_updated", "data_hash")
-RESERVED_COLUMNS = frozenset({"id", "data_source_row_id", *HELPER_COLUMNS})
 
 # A column name that needs no renaming: what the upload journey asks of a header.
 VALID_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.datasets import Column, Dataset, L1Column, Mode
+from pipelines.datasets import SERVICE_COLUMNS, Column, Dataset, L1Column, Mode
 from pipelines.names import (
     MAX_IDENTIFIER_BYTES,
     RESERVED_COLUMNS,
@@ -206,3 +206,22 @@ def test_derived_names_of_the_long_headers_load_into_distinct_columns(pg):
         ("E06000001", 1200, 1180, 1175),
         ("E06000002", 950, 940, 941),
     ]
+
+
+@pytest.mark.parametrize("mode", [Mode.SNAPSHOT, Mode.INCREMENTAL])
+def test_the_listed_service_columns_are_the_ones_a_load_adds(pg, mode):
+    l1 = (L1Column("a", "integer"),)
+    dataset = make_dataset(mode, columns="a:integer", l1=l1, name="listed")
+    load_bytes(pg, dataset, b"a\n1\n", "one.csv")
+
+    for table in ("L0", "L1"):
+        columns = [
+            name
+            for (name,) in pg.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                "AND table_name = %s ORDER BY ordinal_position",
+                (dataset.schema, table),
+            )
+        ]
+        assert columns == [*SERVICE_COLUMNS[mode, table], "a"]
+        assert set(SERVICE_COLUMNS[mode, table]) <= RESERVED_COLUMNS
