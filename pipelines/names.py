@@ -35,7 +35,8 @@ def identifier_bytes(name: str) -> int:
 
 
 def check_identifier(name: str, what: str) -> None:
-    """Raise ``ValueError`` naming ``what`` when ``name`` is empty, holds NUL, or is too long.
+    """Raise ``ValueError`` naming ``what`` when ``name`` is empty, holds NUL or ``%``, or is
+    longer than 63 bytes.
 
     ``what`` says which name it is, e.g. ``"column 'a' of test.things"``.
     """
@@ -43,6 +44,9 @@ def check_identifier(name: str, what: str) -> None:
         raise ValueError(f"{what}: a name cannot be empty")
     if "\x00" in name:
         raise ValueError(f"{what}: a name cannot contain the NUL character")
+    if "%" in name:
+        # psycopg reads % in a query with parameters as a placeholder, quoted or not.
+        raise ValueError(f"{what}: {name!r} contains %, which the loader's SQL cannot hold")
     size = identifier_bytes(name)
     if size > MAX_IDENTIFIER_BYTES:
         raise ValueError(

@@ -113,6 +113,13 @@ def test_a_column_name_given_in_a_definition_over_63_bytes_is_refused():
     assert Column("é" * 31 + "a").name  # 63 bytes
 
 
+@pytest.mark.parametrize("name", ["50%", "c%(x)s", "a\x00b", ""])
+def test_a_column_name_the_engine_could_not_quote_is_refused(name):
+    with pytest.raises(ValueError, match="column name: "):
+        Column(name)
+    assert derive_column_names([name]) in (["c_50"], ["c_x_s"], ["a_b"], ["column_1"])
+
+
 def test_the_long_sample_headers_given_as_definition_names_are_refused():
     for header in long_headers()[1:]:
         with pytest.raises(ValueError, match="PostgreSQL names are at most 63 bytes"):
