@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 from psycopg import sql
 
@@ -38,6 +39,10 @@ State = DatafileRegistry.State
 
 # Given a file's name and size, a context that yields a callback taking bytes read.
 ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None] | None]]
+
+
+class IgnoredDuringLoad(Exception):
+    """An operator marked the file ignored while it was loading; the load is not kept."""
 
 
 @dataclass
@@ -167,7 +172,7 @@ def _ingest_file(
         return None
 
 
-def _entries(pk: int):
+def _entries(pk: int) -> QuerySet[DatafileRegistry]:
     """The registry entry ``pk``, unless an operator has marked it ignored."""
     return DatafileRegistry.objects.filter(pk=pk).exclude(state=State.IGNORED)
 
@@ -193,10 +198,6 @@ def _record_processed(entry: DatafileRegistry) -> None:
     )
     if not updated:
         raise IgnoredDuringLoad(f"{entry.file_name} was marked ignored while it loaded")
-
-
-class IgnoredDuringLoad(Exception):
-    """An operator marked the file ignored while it was loading; the load is not kept."""
 
 
 def _load_stored_file(
