@@ -55,3 +55,8 @@ def test_a_column_made_with_each_type_is_reported_as_its_api_name(db, kind):
 def test_dataset_endpoints_report_their_columns_through_the_registry():
     for endpoint in DATASET_ENDPOINTS:
         assert {kind for _, kind in endpoint.columns} <= API_NAMES
+
+
+def test_an_upload_offers_the_six_types_of_the_verify_page():
+    offered = {kind.name for kind in COLUMN_TYPES.values() if kind.uploadable}
+    assert offered == {"integer", "boolean", "date", "timestamp", "numeric", "text"}
