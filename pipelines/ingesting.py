@@ -113,6 +113,8 @@ def ingest_source(
                 rebuild = False
                 run.processed += 1
                 run.rows_loaded += result.rows_read
+        if force and rebuild:
+            logger.warning("%s: no file was loaded; the tables were not rebuilt", source.id)
     logger.info(
         "%s: %d processed, %d failed, %d skipped, %d rows loaded",
         source.id,

@@ -138,6 +138,18 @@ def test_force_rebuilds_from_the_first_file_that_is_not_ignored(pg, store):
     assert registry("dit.baci")["2018.csv"] == ("ignored", "")
 
 
+def test_a_forced_run_with_every_file_ignored_leaves_the_tables_and_says_so(pg, store, caplog):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    run_command("--dit.baci")
+    mark("dit.baci", "2019.csv", "ignored")
+
+    output = run_command("--dit.baci", "--force")
+
+    assert "0 file(s) processed, 0 failed, 1 skipped" in output
+    assert rows(pg, BACI.dataset, "L0", "t") == [(2019,)]
+    assert "dit.baci: no file was loaded; the tables were not rebuilt" in caplog.text
+
+
 def test_a_file_marked_ignored_while_it_loads_is_rolled_back_and_keeps_its_mark(
     pg, store, settings, conninfo
 ):
