@@ -8,19 +8,8 @@ not built yet are added with their sources.
 from dataclasses import dataclass
 
 from pipelines import catalogue
+from pipelines.column_types import COLUMN_TYPES
 from pipelines.sources import Source
-
-# A dataset column's PostgreSQL type -> the API's type name (DESIGN.md "The API").
-API_TYPES = {
-    "text": "TEXT",
-    "integer": "INTEGER",
-    "bigint": "BIGINT",
-    "numeric": "NUMERIC",
-    "double precision": "FLOAT",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP WITHOUT TIME ZONE",
-}
 
 
 @dataclass(frozen=True)
@@ -49,7 +38,7 @@ class DatasetEndpoint:
         """(name as stored, API type) of the served columns, in order."""
         dataset = self.source.dataset
         table_columns = dataset.l1_columns if self.table == "L1" else dataset.columns
-        return tuple((column.name, API_TYPES[column.type]) for column in table_columns)
+        return tuple((column.name, COLUMN_TYPES[column.type].api_name) for column in table_columns)
 
     @property
     def column_names(self) -> list[str]:

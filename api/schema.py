@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from api.dataset_endpoints import DATASET_ENDPOINTS, REFERENCE_POSTCODES, camel_case
 from api.queries import PageQuery, PostcodeQuery
-from api.served_tables import NATIVE_TYPES, TEMPORAL_TYPES, TEXT
+from pipelines.column_types import COLUMN_TYPES
 
 HAWK_DESCRIPTION = (
     "HAWK (https://github.com/mozilla/hawk) with sha256. Sign the full URL, the method and, "
@@ -46,8 +46,8 @@ class ErrorSerializer(serializers.Serializer):
 
 
 TYPE_NAMES = sorted(
-    {*NATIVE_TYPES.values(), *TEMPORAL_TYPES.values()}
-    | {f"{name}[]" for name in {*NATIVE_TYPES.values(), *TEMPORAL_TYPES.values()}}
+    {kind.api_name for kind in COLUMN_TYPES.values()}
+    | {f"{kind.api_name}[]" for kind in COLUMN_TYPES.values()}
 )
 
 
@@ -109,16 +109,16 @@ def page_response(name: str, headers_help: str, record: serializers.Field) -> Op
     )
 
 
-VALUE_FIELDS = {
-    "INTEGER": serializers.IntegerField,
-    "BIGINT": serializers.IntegerField,
-    "NUMERIC": serializers.FloatField,
-    "FLOAT": serializers.FloatField,
-    "BOOLEAN": serializers.BooleanField,
-    "DATE": serializers.DateField,
-    "TIMESTAMP WITHOUT TIME ZONE": serializers.DateTimeField,
-    TEXT: serializers.CharField,
+# The serializer field of each JSON value shape (``ColumnType.json_value``).
+JSON_VALUE_FIELDS = {
+    "integer": serializers.IntegerField,
+    "number": serializers.FloatField,
+    "boolean": serializers.BooleanField,
+    "date": serializers.DateField,
+    "date-time": serializers.DateTimeField,
+    "string": serializers.CharField,
 }
+VALUE_FIELDS = {kind.api_name: JSON_VALUE_FIELDS[kind.json_value] for kind in COLUMN_TYPES.values()}
 
 
 def record_serializer(name: str, columns: list[tuple[str, str]]) -> type[serializers.Serializer]:

@@ -12,33 +12,21 @@ from django.db import connection
 from psycopg import sql
 
 from api.served_schemas import is_served_schema
+from pipelines import column_types
+from pipelines.names import HELPER_COLUMNS, MAX_IDENTIFIER_BYTES
 
-# PostgreSQL truncates identifiers to 63 bytes, so a longer name cannot be in the catalog.
-MAX_NAME_BYTES = 63
-
-# The helper columns of the L0/L1 model: never served.
-HELPER_COLUMNS = frozenset({"data_hash", "datafile_created", "datafile_updated"})
-
-TEXT = "TEXT"
-TIMESTAMP = "TIMESTAMP WITHOUT TIME ZONE"
+TEXT = column_types.TEXT.api_name
 
 # PostgreSQL type name -> the API's type name, for types that psycopg and orjson serve as they
 # are (numbers, strings, booleans).
 NATIVE_TYPES = {
-    "text": TEXT,
-    "varchar": TEXT,
-    "bpchar": TEXT,
-    "int2": "INTEGER",
-    "int4": "INTEGER",
-    "int8": "BIGINT",
-    "numeric": "NUMERIC",
-    "float4": "FLOAT",
-    "float8": "FLOAT",
-    "bool": "BOOLEAN",
+    name: kind.api_name for name, kind in column_types.BY_CATALOG_NAME.items() if not kind.temporal
 }
 # Dates and timestamps are formatted by PostgreSQL's JSON output (ISO 8601, and dates or
 # timestamps outside Python's range such as 'infinity' still serve).
-TEMPORAL_TYPES = {"date": "DATE", "timestamp": TIMESTAMP, "timestamptz": TIMESTAMP}
+TEMPORAL_TYPES = {
+    name: kind.api_name for name, kind in column_types.BY_CATALOG_NAME.items() if kind.temporal
+}
 
 
 @dataclass(frozen=True)
@@ -97,7 +85,7 @@ class ServedTable:
 
 def is_servable_name(name: str) -> bool:
     """Whether ``name`` could name a schema or table in the catalog at all."""
-    return bool(name) and "\x00" not in name and len(name.encode()) <= MAX_NAME_BYTES
+    return bool(name) and "\x00" not in name and len(name.encode()) <= MAX_IDENTIFIER_BYTES
 
 
 FIND_TABLE = """

@@ -13,23 +13,14 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
-# The column types a dataset may declare: the ones the API reports and data-flow maps.
-COLUMN_TYPES = frozenset(
-    {
-        "text",
-        "integer",
-        "bigint",
-        "numeric",
-        "double precision",
-        "boolean",
-        "date",
-        "timestamp",
-    }
-)
-
-# Columns the loader adds itself; a data column may not take these names.
-HELPER_COLUMNS = frozenset(
-    {"id", "datafile_created", "datafile_updated", "data_hash", "data_source_row_id"}
+from pipelines.column_types import COLUMN_TYPES
+from pipelines.names import (
+    INCREMENTAL_L0_COLUMNS,
+    L1_COLUMNS,
+    RESERVED_COLUMNS,
+    SNAPSHOT_L0_COLUMNS,
+    check_column_count,
+    check_identifier,
 )
 
 # Python codec name -> PostgreSQL client encoding. Encodings missing here (mac-roman, ...) are
@@ -51,20 +42,37 @@ class Mode(enum.StrEnum):
     INCREMENTAL = "incremental"
 
 
+# The columns the loader adds to each table besides the data columns.
+SERVICE_COLUMNS = {
+    (Mode.SNAPSHOT, "L0"): SNAPSHOT_L0_COLUMNS,
+    (Mode.INCREMENTAL, "L0"): INCREMENTAL_L0_COLUMNS,
+    (Mode.SNAPSHOT, "L1"): L1_COLUMNS,
+    (Mode.INCREMENTAL, "L1"): L1_COLUMNS,
+}
+# The longest name the loader derives from an L1 column: the index of a column in
+# ``l1_indexes`` while a rebuild fills the table under its temporary name.
+L1_INDEX_NAME = "L1.new_{column}_idx"
+
+
 @dataclass(frozen=True)
 class Column:
-    """A data column of L0: its name and PostgreSQL type (one of ``COLUMN_TYPES``)."""
+    """A data column of L0: its name and PostgreSQL type (a name of
+    ``pipelines.column_types.COLUMN_TYPES``).
+
+    Raises ``ValueError`` for a name that is empty, longer than 63 bytes or one of the
+    columns the service adds, and for an unknown type.
+    """
 
     name: str
     type: str = "text"
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name) > 63:
-            raise ValueError(f"column name {self.name!r} must have 1 to 63 characters")
-        if self.name in HELPER_COLUMNS:
+        check_identifier(self.name, "column name")
+        if self.name in RESERVED_COLUMNS:
             raise ValueError(f"column name {self.name!r} is reserved for the loader")
         if self.type not in COLUMN_TYPES:
-            raise ValueError(f"column {self.name!r}: type {self.type!r} is not one of the types")
+            known = ", ".join(COLUMN_TYPES)
+            raise ValueError(f"column {self.name!r}: type {self.type!r} is not one of {known}")
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,10 @@ class Dataset:
     the default L1 step (one expression per column) for sources that reshape rows.
     ``l1_unique_source_row`` adds ``UNIQUE(data_source_row_id)`` to a snapshot L1.
     ``l1_indexes`` are L1 columns to index.
+
+    A definition that breaks a PostgreSQL limit is refused here, with ``ValueError``: a schema
+    name over 63 bytes, more columns than a table holds (1,600, counting the columns the
+    service adds), an index name derived from a column that would be over 63 bytes.
     """
 
     organisation: str
@@ -155,11 +167,14 @@ class Dataset:
         for part in (self.organisation, self.name):
             if not re.fullmatch(r"[a-z0-9_]+", part):
                 raise ValueError(f"{part!r}: organisation and dataset use [a-z0-9_] only")
+        check_identifier(self.schema, "dataset schema name")
         names = [column.name for column in self.columns]
         if not names:
             raise ValueError(f"{self.schema}: a dataset needs at least one column")
         _check_unique(self.schema, "L0", names)
         _check_unique(self.schema, "L1", [column.name for column in self.l1_columns])
+        self._check_column_counts()
+        self._check_l1_indexes()
         unknown = set(self.hash_columns) - set(names)
         if unknown:
             raise ValueError(f"{self.schema}: hash columns {sorted(unknown)} are not columns")
@@ -173,6 +188,20 @@ class Dataset:
                         f"{self.schema}: L1 column {column.name!r} has no expression "
                         "and no L0 column of that name"
                     )
+
+    def _check_column_counts(self) -> None:
+        tables = [("L0", self.columns)] + [("L1", self.l1_columns)] * self.has_l1
+        for table, columns in tables:
+            added = len(SERVICE_COLUMNS[self.mode, table])
+            check_column_count(len(columns), added, f"{self.schema}: {table}")
+
+    def _check_l1_indexes(self) -> None:
+        l1_names = {column.name for column in self.l1_columns}
+        for column in self.l1_indexes:
+            if column not in l1_names:
+                raise ValueError(f"{self.schema}: indexed column {column!r} is not an L1 column")
+            index = L1_INDEX_NAME.format(column=column)
+            check_identifier(index, f"{self.schema}: the index of L1 column {column!r}")
 
     @property
     def schema(self) -> str:

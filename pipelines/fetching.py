@@ -3,6 +3,10 @@
 Every request has a timeout, is retried with backoff on connection errors and 429/5xx
 answers, and carries the service's User-Agent. Downloads stream into storage; a download
 cut off part-way is removed from storage and tried again from the start.
+
+``fetch_sources`` runs the selected sources one after the other: a source's failure of any
+kind (an answer that is not what was expected, a storage error, ...) is logged and recorded
+in its result, and the other sources are still fetched.
 """
 
 import json
@@ -10,6 +14,7 @@ import logging
 import posixpath
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
@@ -22,7 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from pipelines import storage
-from pipelines.sources import FixedUrl, Listing, Source, resolve_url
+from pipelines.sources import Catalogue, FixedUrl, Listing, Source, resolve_url
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +43,13 @@ class FetchError(Exception):
 
 @dataclass
 class FetchResult:
+    """What a fetch did for one source: the files it stored (by name), how many it found
+    stored already, and why it stopped when it failed (``error``; empty on success)."""
+
     source_id: str
     downloaded: list[str] = field(default_factory=list)
     already_stored: int = 0
+    error: str = ""
 
 
 def http_session(retries: int = 3, backoff: float = BACKOFF_SECONDS) -> requests.Session:
@@ -60,6 +69,35 @@ def http_session(retries: int = 3, backoff: float = BACKOFF_SECONDS) -> requests
     return session
 
 
+def fetch_sources(
+    catalogue: Catalogue,
+    source_ids: Iterable[str],
+    datasets_folder: str,
+    *,
+    session: requests.Session | None = None,
+    backoff: float = BACKOFF_SECONDS,
+) -> list[FetchResult]:
+    """Fetch the selected sources in dependency order; one result per source, in that order.
+
+    A source that fails, whatever the failure, gets its message in ``error`` (files it stored
+    before failing stay stored and listed); the sources after it are fetched all the same.
+    """
+    session = session or http_session()
+    results = []
+    for source in catalogue.in_dependency_order(source_ids):
+        result = FetchResult(source.id)
+        try:
+            _fetch(source, datasets_folder, session, backoff, result)
+        except FetchError as error:
+            result.error = str(error)
+            logger.error("%s: %s", source.id, result.error)
+        except Exception as error:  # any other failure of one source must not stop the rest
+            result.error = f"{type(error).__name__}: {error}"
+            logger.exception("%s: %s", source.id, result.error)
+        results.append(result)
+    return results
+
+
 def fetch_source(
     source: Source,
     datasets_folder: str,
@@ -67,12 +105,26 @@ def fetch_source(
     *,
     backoff: float = BACKOFF_SECONDS,
 ) -> FetchResult:
-    """Download every file the source offers that is newer than what storage holds."""
+    """Download every file the source offers that is newer than what storage holds.
+
+    Raises ``FetchError`` when the source's files cannot be listed or downloaded.
+    """
+    result = FetchResult(source.id)
+    _fetch(source, datasets_folder, session, backoff, result)
+    return result
+
+
+def _fetch(
+    source: Source,
+    datasets_folder: str,
+    session: requests.Session,
+    backoff: float,
+    result: FetchResult,
+) -> None:
     if source.origin is None:
         raise FetchError(f"{source.id}: has no origin; its files are placed in storage by hand")
     prefix = source.storage_prefix(datasets_folder)
     stored = set(storage.list_files(prefix))
-    result = FetchResult(source.id)
     if isinstance(source.origin, Listing):
         wanted = _wanted_from_listing(source.origin, stored, session, result)
     else:
@@ -80,7 +132,6 @@ def fetch_source(
     for name, url in wanted:
         download(session, url, posixpath.join(prefix, name), backoff=backoff)
         result.downloaded.append(name)
-    return result
 
 
 def _wanted_from_listing(
@@ -106,13 +157,22 @@ def _wanted_from_fixed_url(
 ) -> list[tuple[str, str]]:
     url = resolve_url(origin.url)
     response = _get(session, url, method="HEAD")
-    modified = response.headers.get("Last-Modified")
-    day = parsedate_to_datetime(modified).date() if modified else date.today()
+    day = _last_modified_day(url, response.headers.get("Last-Modified"))
     name = origin.stored_name.name_for(day)
     if name in stored:
         result.already_stored += 1
         return []
     return [(name, url)]
+
+
+def _last_modified_day(url: str, header: str | None) -> date:
+    """The date of a ``Last-Modified`` header; today's when there is none."""
+    if not header:
+        return date.today()
+    try:
+        return parsedate_to_datetime(header).date()
+    except (ValueError, TypeError) as error:
+        raise FetchError(f"{url}: Last-Modified {header!r} is not a date ({error})") from error
 
 
 def offered_files(listing: Listing, session: requests.Session) -> dict[date, str]:
@@ -138,8 +198,14 @@ def offered_files(listing: Listing, session: requests.Session) -> dict[date, str
 
 def page_links(response: requests.Response) -> list[str]:
     """The links of a page: HTML anchors' hrefs, or every string in a JSON answer."""
-    if "json" in response.headers.get("Content-Type", ""):
-        return list(_json_strings(json.loads(response.content)))
+    content_type = response.headers.get("Content-Type", "")
+    if "json" in content_type:
+        try:
+            return list(_json_strings(json.loads(response.content)))
+        except ValueError as error:
+            raise FetchError(
+                f"{response.url}: answered {content_type} but is not JSON ({error})"
+            ) from error
     soup = BeautifulSoup(response.content, "html.parser")
     return [anchor["href"] for anchor in soup.find_all("a", href=True)]
 

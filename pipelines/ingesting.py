@@ -1,9 +1,13 @@
 """Ingest runs: load each source's stored files that the datafile registry has not seen.
 
 Per file: registry entry -> ``processing`` (committed, so operators see it), then in one
-transaction the load and the entry -> ``processed``; on failure the transaction is rolled
-back and the entry -> ``failed`` with the message. A process killed mid-load thus leaves the
-entry at ``processing`` and the tables as they were; the next run loads the file again.
+explicit transaction the load and the entry -> ``processed``; on failure the transaction is
+rolled back and the entry -> ``failed`` with the message. A process killed mid-load thus
+leaves the entry at ``processing`` and the tables as they were; the next run loads the file
+again.
+
+An operator's ``ignored`` mark stands: no run loads such a file, ``force`` or not, and no run
+changes the mark, even one set while the file was loading (that load is rolled back).
 
 A run holds the dataset's advisory lock for the whole source (see ``pipelines.locking``).
 """
@@ -14,11 +18,16 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+import psycopg
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils import timezone
+from psycopg import sql
 
 from pipelines import storage
 from pipelines.dataflow import DataflowConfig, DataflowError, trigger_dag
-from pipelines.loading import LoadResult, load_file
+from pipelines.datasets import Dataset
+from pipelines.loading import LoadResult, load_file, table_exists
 from pipelines.locking import dataset_session_lock
 from pipelines.models import DatafileRegistry
 from pipelines.reading import is_junk, iter_chunks, open_datafile
@@ -26,10 +35,14 @@ from pipelines.sources import Catalogue, Source
 
 logger = logging.getLogger(__name__)
 
-SKIPPED_STATES = (DatafileRegistry.State.PROCESSED, DatafileRegistry.State.IGNORED)
+State = DatafileRegistry.State
 
 # Given a file's name and size, a context that yields a callback taking bytes read.
 ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None] | None]]
+
+
+class IgnoredDuringLoad(Exception):
+    """An operator marked the file ignored while it was loading; the load is not kept."""
 
 
 @dataclass
@@ -71,20 +84,28 @@ def ingest_source(
     force: bool = False,
     progress: ProgressFactory | None = None,
 ) -> SourceRun:
-    """Load the source's files in order; with ``force``, rebuild its tables from them."""
+    """Load the source's files in order; with ``force``, rebuild its tables from them.
+
+    Files marked ``ignored`` are skipped always, ``processed`` ones unless ``force``. A
+    forced run that finds no file to load leaves the tables as they are.
+    """
+    if connection.in_atomic_block:
+        raise RuntimeError("ingest runs outside a transaction: each file commits on its own")
     connection.ensure_connection()
     conn = connection.connection
     run = SourceRun(source.id)
     prefix = source.storage_prefix(datasets_folder)
     with dataset_session_lock(conn, source.dataset.schema):
         names = source.file_order(name for name in storage.list_files(prefix) if not is_junk(name))
-        entries = {
-            entry.file_name: entry for entry in DatafileRegistry.objects.filter(source=source.id)
-        }
-        rebuild = force
+        states = dict(
+            DatafileRegistry.objects.filter(source=source.id).values_list("file_name", "state")
+        )
+        skipped = {State.IGNORED} if force else {State.IGNORED, State.PROCESSED}
+        # A first load into the empty tables that migrate made builds them anew: the fast path
+        # for a new table (keys built once, after the rows), ids in file order.
+        rebuild = force or _is_empty(conn, source.dataset)
         for name in names:
-            entry = entries.get(name)
-            if entry is not None and entry.state in SKIPPED_STATES and not force:
+            if states.get(name) in skipped:
                 run.skipped += 1
                 continue
             result = _ingest_file(source, prefix, name, rebuild, run, progress)
@@ -92,6 +113,8 @@ def ingest_source(
                 rebuild = False
                 run.processed += 1
                 run.rows_loaded += result.rows_read
+        if force and rebuild:
+            logger.warning("%s: no file was loaded; the tables were not rebuilt", source.id)
     logger.info(
         "%s: %d processed, %d failed, %d skipped, %d rows loaded",
         source.id,
@@ -103,6 +126,19 @@ def ingest_source(
     return run
 
 
+def _is_empty(conn: psycopg.Connection, dataset: Dataset) -> bool:
+    """Whether the dataset's L0 exists and holds no rows."""
+    with conn.cursor() as cursor:
+        if not table_exists(cursor, dataset.schema, "L0"):
+            return False
+        cursor.execute(
+            sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(
+                sql.Identifier(dataset.schema, "L0")
+            )
+        )
+        return cursor.fetchone()[0]
+
+
 def _ingest_file(
     source: Source,
     prefix: str,
@@ -111,28 +147,59 @@ def _ingest_file(
     run: SourceRun,
     progress: ProgressFactory | None,
 ) -> LoadResult | None:
-    entry, _ = DatafileRegistry.objects.update_or_create(
-        source=source.id,
-        file_name=name,
-        defaults={"state": DatafileRegistry.State.PROCESSING, "error_message": ""},
-    )
+    """Load one file and record it; None when it failed or an operator ignored it meanwhile."""
+    entry = _claim(source.id, name)
+    if entry is None:
+        run.skipped += 1
+        return None
     key = posixpath.join(prefix, name)
     logger.info("%s: loading %s%s", source.id, name, " (rebuilding the tables)" if rebuild else "")
     try:
-        with transaction.atomic():
-            # The entry's update opens the transaction, so the load below joins it.
-            entry.state = DatafileRegistry.State.PROCESSED
-            entry.save(update_fields=["state", "error_message", "updated"])
-            return _load_stored_file(source, key, name, rebuild, progress)
+        # One explicit transaction holds the load (a savepoint inside it) and the entry's
+        # move to processed: both commit, or neither.
+        with connection.connection.transaction():
+            result = _load_stored_file(source, key, name, rebuild, progress)
+            _record_processed(entry)
+        return result
+    except IgnoredDuringLoad as error:
+        logger.warning("%s: %s; its load was rolled back", source.id, error)
+        run.skipped += 1
+        return None
     except Exception as error:
         message = str(error) or type(error).__name__
         logger.error("%s: %s failed: %s", source.id, name, message)
-        DatafileRegistry.objects.filter(pk=entry.pk).update(
-            state=DatafileRegistry.State.FAILED, error_message=message
-        )
+        _entries(entry.pk).update(state=State.FAILED, error_message=message, updated=timezone.now())
         run.failed += 1
         run.failures.append((name, message))
         return None
+
+
+def _entries(pk: int) -> QuerySet[DatafileRegistry]:
+    """The registry entry ``pk``, unless an operator has marked it ignored."""
+    return DatafileRegistry.objects.filter(pk=pk).exclude(state=State.IGNORED)
+
+
+def _claim(source_id: str, name: str) -> DatafileRegistry | None:
+    """The file's entry, moved to ``processing`` (committed); None when it is ignored."""
+    entry, created = DatafileRegistry.objects.get_or_create(
+        source=source_id, file_name=name, defaults={"state": State.PROCESSING}
+    )
+    if created:
+        return entry
+    claimed = _entries(entry.pk).update(
+        state=State.PROCESSING, error_message="", updated=timezone.now()
+    )
+    return entry if claimed else None
+
+
+def _record_processed(entry: DatafileRegistry) -> None:
+    """The entry -> processed, in the load's transaction; an operator's ``ignored`` set
+    during the load stands, and the load is rolled back."""
+    updated = _entries(entry.pk).update(
+        state=State.PROCESSED, error_message="", updated=timezone.now()
+    )
+    if not updated:
+        raise IgnoredDuringLoad(f"{entry.file_name} was marked ignored while it loaded")
 
 
 def _load_stored_file(

@@ -594,3 +594,47 @@ def describe_error(error: psycopg.Error, datafile: str) -> str:
 
 def _truncate(text: str) -> str:
     return text if len(text) <= _MAX_QUOTED else text[:_MAX_QUOTED] + "…"
+
+
+def create_empty_tables(conn: psycopg.Connection, dataset: Dataset) -> bool:
+    """Create the dataset's schema and those of its tables (L0, L1) that do not exist, empty,
+    laid out and keyed as a first load leaves them; True when a table was created.
+
+    Idempotent: existing tables are left as they are. Runs in one transaction (a savepoint
+    when the caller has one open) under the dataset's lock.
+    """
+    tables = Tables(dataset.schema)
+    created = False
+    with conn.transaction(), conn.cursor() as cursor:
+        lock_dataset_for_transaction(conn, dataset.schema)
+        cursor.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dataset.schema))
+        )
+        if not table_exists(cursor, tables.schema, tables.l0_name):
+            _create_empty_l0(cursor, dataset, tables)
+            add_l0_keys(cursor, dataset, tables)
+            created = True
+        if dataset.has_l1 and create_table(
+            cursor, tables.schema, tables.l1_name, _l1_columns(dataset)
+        ):
+            add_l1_keys(cursor, dataset, tables)
+            created = True
+    return created
+
+
+def _create_empty_l0(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
+    """An empty L0 with the columns, in order, that a first load of the dataset gives it."""
+    if dataset.mode is Mode.INCREMENTAL:
+        _create_incremental_l0(cursor, dataset, tables, datafile="")
+    else:
+        columns = [
+            sql.SQL("id integer NOT NULL"),
+            sql.SQL("datafile_created text"),
+            sql.SQL("datafile_updated text"),
+            sql.SQL('data_hash text COLLATE "C"'),
+            *_data_columns(dataset.columns),
+        ]
+        storage = sql.SQL(" WITH (fillfactor = 50)")
+        create_table(cursor, tables.schema, tables.l0_name, columns, storage)
+        _attach_id_sequence(cursor, tables)
+    _set_datafile_default(cursor, tables)

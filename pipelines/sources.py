@@ -126,9 +126,16 @@ class Catalogue:
 
     def __init__(self, sources: Iterable[Source]):
         self._sources: dict[str, Source] = {}
+        schemas: dict[str, str] = {}
         for source in sources:
             if source.id in self._sources:
                 raise ValueError(f"source {source.id!r} is registered twice")
+            schema = source.dataset.schema
+            if schema in schemas:
+                raise ValueError(
+                    f"sources {schemas[schema]!r} and {source.id!r} would both load into {schema}"
+                )
+            schemas[schema] = source.id
             self._sources[source.id] = source
         for source in self._sources.values():
             unknown = set(source.depends_on) - set(self._sources)

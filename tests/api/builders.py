@@ -21,7 +21,8 @@ class TableBuilder:
     ``create("acme.things", "L0", {"name": "text"}, rows)`` makes schema ``"acme.things"``
     with table ``"L0"``: an ``id`` primary key (unless ``with_id`` is off), the helper columns
     ``data_hash``, ``datafile_created`` and ``datafile_updated`` (unless ``helpers`` is off),
-    then the given columns, filled with ``rows`` (ids 1, 2, ... in order).
+    then the given columns, filled with ``rows`` (ids 1, 2, ... in order). A table of that
+    name already there (a built-in source's empty table) is replaced.
 
     A schema that is not a source's is registered as an upload pipeline's, as the upload
     pages would, so that the API serves it; ``served=False`` leaves it a schema made by hand.
@@ -58,6 +59,7 @@ class TableBuilder:
             cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
             if schema not in self.schemas:
                 self.schemas.append(schema)
+            cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(schema, table)))
             cursor.execute(
                 sql.SQL("CREATE TABLE {} ({})").format(
                     sql.Identifier(schema, table), sql.SQL(", ").join(definitions)

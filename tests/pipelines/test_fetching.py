@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 
 from pipelines import storage
 from pipelines.catalogue import CATALOGUE
-from pipelines.fetching import USER_AGENT, FetchError, fetch_source, http_session
-from pipelines.sources import FixedUrl, Source, StoredName
+from pipelines.fetching import USER_AGENT, FetchError, fetch_source, fetch_sources, http_session
+from pipelines.sources import Catalogue, FixedUrl, Listing, Source, StoredName
 from tests.pipelines.conftest import make_dataset
 
 ONS = CATALOGUE.get("ons.postcode_directory")
@@ -229,3 +229,138 @@ def test_fetch_sources_lists_only_sources_with_an_origin(db):
     call_command("fetch_sources", "--list", stdout=out)
 
     assert [line.split()[0] for line in out.getvalue().splitlines()] == ["ons.postcode_directory"]
+
+
+# One source's failure, of any kind, is reported and never stops the others.
+
+EXPORT = b"a,b\n1,x\n"
+
+
+def fixed_url_source(source_id: str, url: str) -> Source:
+    return Source(
+        id=f"test.{source_id}",
+        dataset=make_dataset(name=source_id),
+        folder=f"test/{source_id}",
+        origin=FixedUrl(url, StoredName("export_{date}.csv", "%Y-%m-%d")),
+    )
+
+
+def listing_source(source_id: str, url: str, download_pattern: str | None = None) -> Source:
+    return Source(
+        id=f"test.{source_id}",
+        dataset=make_dataset(name=source_id),
+        folder=f"test/{source_id}",
+        origin=Listing(
+            url=url,
+            link_pattern=r".*/release-(?P<date>\d{4}-\d{2}-\d{2})$",
+            link_date_format="%Y-%m-%d",
+            download_pattern=download_pattern,
+            stored_name=StoredName("release_{date}.csv", "%Y-%m-%d"),
+        ),
+    )
+
+
+@pytest.fixture
+def troubled_sources(http_server) -> Catalogue:
+    """Sources failing in each way, in catalogue order, and a good one at the end."""
+    url = http_server.url
+    good_headers = {"Last-Modified": "Wed, 31 Jan 2024 10:00:00 GMT"}
+    http_server.routes.update(
+        {
+            "/bad-date.csv": (200, {"Last-Modified": "last Tuesday"}, EXPORT),
+            "/impossible-date.csv": (200, {"Last-Modified": "Wed, 31 Feb 2024 10:00:00"}, EXPORT),
+            "/not-json": (200, {"Content-Type": "application/json"}, b"<html>Sign in</html>"),
+            "/no-links": (200, {"Content-Type": "text/html"}, b"<p>Maintenance</p>"),
+            "/listing": (200, {}, b'<a href="/release-2024-01-31">January</a>'),
+            "/release-2024-01-31": (200, {}, b'<a href="/elsewhere">moved</a>'),
+            "/good.csv": (200, good_headers, EXPORT),
+            "/blocked.csv": (200, good_headers, EXPORT),
+        }
+    )
+    return Catalogue(
+        [
+            fixed_url_source("bad_date", url + "/bad-date.csv"),
+            fixed_url_source("impossible_date", url + "/impossible-date.csv"),
+            listing_source("not_json", url + "/not-json"),
+            listing_source("no_links", url + "/no-links"),
+            listing_source("no_download", url + "/listing", download_pattern=r".*/data$"),
+            fixed_url_source("blocked", url + "/blocked.csv"),
+            fixed_url_source("gone", url + "/gone.csv"),
+            fixed_url_source("good", url + "/good.csv"),
+        ]
+    )
+
+
+def run_all(catalogue: Catalogue):
+    session = http_session(retries=0, backoff=0)
+    ids = [source.id for source in catalogue]
+    return fetch_sources(catalogue, ids, "datasets", session=session, backoff=0)
+
+
+def test_each_failing_source_is_reported_and_the_others_are_fetched(troubled_sources):
+    # A storage error: the source's folder is taken by a file.
+    storage.save_stream("datasets/test/blocked", io.BytesIO(b"not a folder"))
+
+    results = run_all(troubled_sources)
+
+    errors = {result.source_id: result.error for result in results}
+    assert [result.source_id for result in results] == [s.id for s in troubled_sources]
+    assert "Last-Modified 'last Tuesday' is not a date" in errors["test.bad_date"]
+    assert (
+        "Last-Modified 'Wed, 31 Feb 2024 10:00:00' is not a date" in errors["test.impossible_date"]
+    )
+    assert "answered application/json but is not JSON" in errors["test.not_json"]
+    assert "No valid links found on" in errors["test.no_links"]
+    assert "no download link matching '.*/data$'" in errors["test.no_download"]
+    assert errors["test.blocked"].startswith("NotADirectoryError")
+    assert "404" in errors["test.gone"]
+    assert errors["test.good"] == ""
+    good = next(result for result in results if result.source_id == "test.good")
+    assert good.downloaded == ["export_2024-01-31.csv"]
+    assert read("datasets/test/good/export_2024-01-31.csv") == EXPORT
+
+
+def test_a_storage_that_does_not_answer_fails_every_source_and_stops_none(
+    troubled_sources, s3_storage, s3_client
+):
+    """Sibling: the bucket is gone, so every source's listing of storage fails on its own."""
+    s3_client.delete_bucket(Bucket=s3_storage)
+
+    results = run_all(troubled_sources)
+
+    assert len(results) == len(list(troubled_sources))
+    assert all(result.error for result in results)
+    assert all("NoSuchBucket" in result.error for result in results)
+
+
+def test_files_stored_before_a_source_failed_stay_listed(http_server):
+    """A listing whose second release cannot be downloaded keeps the first one it stored."""
+    url = http_server.url
+    http_server.routes.update(
+        {
+            "/listing": (
+                200,
+                {},
+                b'<a href="/release-2024-01-31">1</a><a href="/release-2024-02-29">2</a>',
+            ),
+            "/release-2024-01-31": (200, {}, EXPORT),
+        }
+    )
+    catalogue = Catalogue([listing_source("partial", url + "/listing")])
+
+    [result] = run_all(catalogue)
+
+    assert result.downloaded == ["release_2024-01-31.csv"]
+    assert "release-2024-02-29" in result.error
+    assert list(storage.list_files("datasets/test/partial")) == ["release_2024-01-31.csv"]
+
+
+def test_fetch_sources_command_reports_a_storage_error_and_exits_non_zero(ons_portal, db):
+    ons_portal("may-2019")
+    storage.save_stream("datasets/ons/postcode_directory", io.BytesIO(b"not a folder"))
+    err = io.StringIO()
+
+    with pytest.raises(CommandError, match="1 source\\(s\\) failed"):
+        call_command("fetch_sources", "--all", stdout=io.StringIO(), stderr=err)
+
+    assert err.getvalue().startswith("ons.postcode_directory: NotADirectoryError")

@@ -13,6 +13,7 @@ import sys
 import termios
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -98,6 +99,128 @@ def test_failed_files_are_retried_and_ignored_files_skipped(pg, store):
 
     assert "1 file(s) processed, 0 failed, 1 skipped" in output
     assert rows(pg, BACI.dataset, "L0", "t") == [(2019,)]
+
+
+def mark(source_id: str, name: str, state: str, message: str = "") -> None:
+    DatafileRegistry.objects.filter(source=source_id, file_name=name).update(
+        state=state, error_message=message
+    )
+
+
+def test_force_never_loads_an_ignored_file_nor_changes_its_mark(pg, store):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    store("dit/baci/2020.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n")
+    store("dit/baci/2021.csv", BACI_HEADER + b"2021,1,2,3,4.5,6\n")
+    run_command("--dit.baci")
+    mark("dit.baci", "2020.csv", "ignored", "wrong release, see ticket 12")
+
+    output = run_command("--dit.baci", "--force")
+
+    assert "2 file(s) processed, 0 failed, 1 skipped; 2 rows loaded" in output
+    # The rebuild dropped the ignored file's rows and did not load them again.
+    assert rows(pg, BACI.dataset, "L0", "t") == [(2019,), (2021,)]
+    assert rows(pg, BACI.dataset, "L1", "year") == [(2019,), (2021,)]
+    assert registry("dit.baci")["2020.csv"] == ("ignored", "wrong release, see ticket 12")
+
+
+def test_force_rebuilds_from_the_first_file_that_is_not_ignored(pg, store):
+    """Sibling: the ignored file is the first one, and was never loaded."""
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    store("dit/baci/2020.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n")
+    run_command("--dit.baci")
+    store("dit/baci/2018.csv", BACI_HEADER + b"2018,x,2,3,4.5,6\n")
+    DatafileRegistry.objects.create(source="dit.baci", file_name="2018.csv", state="ignored")
+
+    output = run_command("--dit.baci", "--force")
+
+    assert "2 file(s) processed, 0 failed, 1 skipped" in output
+    assert rows(pg, BACI.dataset, "L0", "t") == [(2019,), (2020,)]
+    assert registry("dit.baci")["2018.csv"] == ("ignored", "")
+
+
+def test_a_forced_run_with_every_file_ignored_leaves_the_tables_and_says_so(pg, store, caplog):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    run_command("--dit.baci")
+    mark("dit.baci", "2019.csv", "ignored")
+
+    output = run_command("--dit.baci", "--force")
+
+    assert "0 file(s) processed, 0 failed, 1 skipped" in output
+    assert rows(pg, BACI.dataset, "L0", "t") == [(2019,)]
+    assert "dit.baci: no file was loaded; the tables were not rebuilt" in caplog.text
+
+
+def test_a_file_marked_ignored_while_it_loads_is_rolled_back_and_keeps_its_mark(
+    pg, store, settings, conninfo
+):
+    store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+    run_command("--dit.baci")
+    store("dit/baci/2020.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n")
+
+    @contextlib.contextmanager
+    def operator_marks_it_ignored(name, size):
+        # The operator's change commits on its own connection while the file is read.
+        def on_progress(read: int) -> None:
+            with psycopg.connect(conninfo, autocommit=True) as other:
+                other.execute(
+                    "UPDATE pipelines_datafileregistry SET state = 'ignored' "
+                    "WHERE source = 'dit.baci' AND file_name = %s",
+                    (name,),
+                )
+
+        yield on_progress
+
+    [run] = ingest_sources(
+        CATALOGUE, ["dit.baci"], settings.DATASETS_FOLDER, progress=operator_marks_it_ignored
+    )
+
+    assert (run.processed, run.failed, run.skipped) == (0, 0, 2)
+    assert rows(pg, BACI.dataset, "L0", "t") == [(2019,)]
+    assert registry("dit.baci")["2020.csv"] == ("ignored", "")
+
+
+@pytest.fixture
+def registry_refuses_processed(pg):
+    """A trigger that makes the registry's move of ``refused.csv`` to processed fail."""
+    pg.execute(
+        "CREATE FUNCTION refuse_processed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.state = 'processed' AND NEW.file_name = 'refused.csv' THEN "
+        "RAISE EXCEPTION 'registry is read-only for refused.csv'; END IF; RETURN NEW; END $$"
+    )
+    pg.execute(
+        "CREATE TRIGGER refuse_processed BEFORE UPDATE ON pipelines_datafileregistry "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_processed()"
+    )
+    yield
+    pg.execute("DROP TRIGGER refuse_processed ON pipelines_datafileregistry")
+    pg.execute("DROP FUNCTION refuse_processed()")
+
+
+@pytest.mark.parametrize("first_load", [True, False], ids=["empty tables", "loaded tables"])
+def test_a_failed_registry_update_leaves_the_load_undone(
+    pg, store, registry_refuses_processed, first_load
+):
+    """The load and the move to processed are one transaction: neither without the other."""
+    if not first_load:
+        store("dit/baci/2019.csv", BACI_HEADER + b"2019,1,2,3,4.5,6\n")
+        run_command("--dit.baci")
+    store("dit/baci/refused.csv", BACI_HEADER + b"2020,1,2,3,4.5,6\n")
+
+    with pytest.raises(CommandError, match="1 file"):
+        run_command("--dit.baci")
+
+    state, message = registry("dit.baci")["refused.csv"]
+    assert state == "failed"
+    assert "registry is read-only for refused.csv" in message
+    expected = [] if first_load else [(2019,)]
+    assert rows(pg, BACI.dataset, "L0", "t") == expected
+    assert rows(pg, BACI.dataset, "L1", "year") == expected
+
+
+def test_ingest_refuses_to_run_inside_a_transaction(db, settings):
+    """Each file commits on its own: a caller's open transaction would swallow that."""
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        ingest_sources(CATALOGUE, ["dit.baci"], settings.DATASETS_FOLDER)
 
 
 def test_junk_files_in_storage_are_not_datafiles(pg, store):

@@ -1,16 +1,11 @@
 """manage.py fetch_sources: download the sources' new files into storage."""
 
-import logging
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from pipelines.catalogue import CATALOGUE
-from pipelines.fetching import FetchError, fetch_source, http_session
+from pipelines.fetching import fetch_sources
 from pipelines.management.selection import add_source_arguments, sources_to_run
-
-logger = logging.getLogger(__name__)
 
 
 def fetchable():
@@ -20,7 +15,8 @@ def fetchable():
 class Command(BaseCommand):
     help = (
         "Download every file that the selected sources offer and storage does not hold yet "
-        "(newer than the newest stored). Exits non-zero when a source failed."
+        "(newer than the newest stored). A source that fails does not stop the others; "
+        "exits non-zero when a source failed."
     )
 
     def add_arguments(self, parser):
@@ -30,25 +26,17 @@ class Command(BaseCommand):
         source_ids = sources_to_run(self, "fetch_sources", options, fetchable())
         if not source_ids:
             return
-        session = http_session()
-        downloaded, stored, failures = 0, 0, []
-        ordered = CATALOGUE.in_dependency_order(source_ids)
-        for source in tqdm(ordered, desc="sources", disable=None):
-            try:
-                result = fetch_source(source, settings.DATASETS_FOLDER, session)
-            except FetchError as error:
-                # One source failing does not stop the others.
-                logger.error("%s: %s", source.id, error)
-                failures.append((source.id, str(error)))
-                continue
-            downloaded += len(result.downloaded)
-            stored += result.already_stored
+        results = fetch_sources(CATALOGUE, source_ids, settings.DATASETS_FOLDER)
+        for result in results:
             for name in result.downloaded:
-                self.stdout.write(f"{source.id}: downloaded {name}")
-        for source_id, message in failures:
-            self.stderr.write(f"{source_id}: {message}")
+                self.stdout.write(f"{result.source_id}: downloaded {name}")
+        failures = [result for result in results if result.error]
+        for result in failures:
+            self.stderr.write(f"{result.source_id}: {result.error}")
+        downloaded = sum(len(result.downloaded) for result in results)
+        stored = sum(result.already_stored for result in results)
         self.stdout.write(
-            f"{len(ordered)} source(s): {downloaded} file(s) downloaded, "
+            f"{len(results)} source(s): {downloaded} file(s) downloaded, "
             f"{stored} already stored, {len(failures)} source(s) failed"
         )
         if failures:
