@@ -118,6 +118,10 @@ def embedded_database_url(state_dir: Path) -> str:
     if _users_lock is None:
         # Registered first, so that a start interrupted (Ctrl-C) stops what it started.
         atexit.register(leave, state_dir)
+        forked = _ForkedUsers(state)
+        os.register_at_fork(
+            before=forked.before, after_in_parent=forked.in_parent, after_in_child=forked.in_child
+        )
     else:
         os.close(_users_lock)
     _users_lock = users
@@ -141,6 +145,36 @@ def leave(state_dir: Path) -> None:
         stop_if_unused(state_dir, users)
     finally:
         os.close(users)
+
+
+class _ForkedUsers:
+    """Gives a forked child (gunicorn's workers) a users lock of its own.
+
+    A lock inherited through fork is shared with the parent: the parent ending would find
+    itself alone and stop the server under the child. So before each fork the parent takes a
+    second shared lock, which the child keeps and the parent lets go, with no moment in
+    between where the child holds none.
+    """
+
+    def __init__(self, state: StateFolder) -> None:
+        self.state = state
+        self.for_child: int | None = None
+
+    def before(self) -> None:
+        if _users_lock is not None:
+            self.for_child = _open_lock(self.state.users_lock)
+            fcntl.flock(self.for_child, fcntl.LOCK_SH)
+
+    def in_parent(self) -> None:
+        if self.for_child is not None:
+            os.close(self.for_child)
+            self.for_child = None
+
+    def in_child(self) -> None:
+        global _users_lock
+        if self.for_child is not None and _users_lock is not None:
+            os.close(_users_lock)
+            _users_lock, self.for_child = self.for_child, None
 
 
 def stop_if_unused(state_dir: Path, users: int | None = None) -> bool:

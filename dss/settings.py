@@ -21,7 +21,10 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise SystemExit("SECRET_KEY must be set when DEBUG is off")
+        raise SystemExit(
+            "SECRET_KEY must be set when DEBUG is off "
+            "(for local development, python3 dev.py run writes a .env that sets both)"
+        )
     SECRET_KEY = "insecure-development-key"
 
 STATE_DIR = Path(env_str("DSS_STATE_DIR", str(BASE_DIR / ".state"))).resolve()

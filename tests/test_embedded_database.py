@@ -189,6 +189,35 @@ def test_a_server_left_by_a_killed_run_is_joined_not_duplicated(environment, sta
     assert not servers_of(state)
 
 
+def test_a_forked_child_keeps_the_server_after_its_parent_ends(environment, state):
+    code = (
+        "import os, sys, time, psycopg\n"
+        "from pathlib import Path\n"
+        "from dss.embedded import embedded_database_url\n"
+        "url = embedded_database_url(Path(sys.argv[1]))\n"
+        "if os.fork() == 0:\n"
+        "    time.sleep(2)\n"  # the parent has ended meanwhile
+        "    with psycopg.connect(url) as connection:\n"
+        "        print(connection.execute('SELECT 42').fetchone()[0], flush=True)\n"
+        "    sys.exit(0)\n"
+    )
+    with subprocess.Popen(
+        python(code, state),
+        cwd=PROJECT_DIR,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as parent:
+        output, errors = parent.communicate(timeout=60)  # waits for the child's output too
+
+    assert output.strip() == "42", errors
+    deadline = time.monotonic() + 30
+    while servers_of(state) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not servers_of(state)  # the child, its last user, stopped it
+
+
 @pytest.mark.parametrize("content", ["", "12", "not a pid\n"], ids=["empty", "cut", "garbage"])
 def test_a_broken_postmaster_pid_file_does_not_stop_the_start(environment, state, content):
     assert check_and_mark(state, environment, 1) == 1
