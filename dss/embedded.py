@@ -109,12 +109,12 @@ def embedded_database_url(state_dir: Path) -> str:
     try:
         state.root.mkdir(parents=True, exist_ok=True)
         users = _open_lock(state.users_lock)
+        # Blocks while a last user stops the server, so that we start it again afterwards.
+        fcntl.flock(users, fcntl.LOCK_SH)
     except OSError as error:
         raise SystemExit(
             f"DSS_STATE_DIR={state_dir}: cannot write the state folder ({error.strerror})"
         ) from None
-    # Blocks while a last user stops the server, so that we start it again afterwards.
-    fcntl.flock(users, fcntl.LOCK_SH)
     if _users_lock is None:
         # Registered first, so that a start interrupted (Ctrl-C) stops what it started.
         atexit.register(leave, state_dir)
@@ -282,6 +282,7 @@ def initialise(state: StateFolder) -> None:
 def start(state: StateFolder) -> None:
     """Start the server (pg_ctl start) listening only on a socket; raise when it fails."""
     socket_dir = _socket_dir(state.pgdata)
+    _remove_stale_socket_lock(socket_dir / f"{SOCKET_NAME}.lock", state.pgdata)
     options = f"-c listen_addresses='' -k {shlex.quote(str(socket_dir))}"
     _run_binary(
         "pg_ctl",
@@ -305,6 +306,21 @@ def stop(state: StateFolder) -> None:
         # Already gone, or stuck: end it the way a power cut would; the next start recovers.
         with contextlib.suppress(psutil.Error):
             psutil.Process(postmaster.pid).kill()
+
+
+def _remove_stale_socket_lock(lock: Path, pgdata: Path) -> None:
+    """Remove the socket's lock file when it is not held by our server (called when none runs).
+
+    PostgreSQL would refuse to start if the process id in it now belongs to another process.
+    """
+    try:
+        pid = int(lock.read_text().split()[0])
+    except FileNotFoundError:
+        return
+    except (IndexError, ValueError):
+        pid = 0
+    if not pid or _server_process(pid, pgdata) is not True:
+        lock.unlink(missing_ok=True)
 
 
 def _server_process(pid: int, pgdata: Path) -> bool | None:

@@ -235,6 +235,7 @@ def test_a_postmaster_pid_naming_a_live_process_that_is_not_the_server_is_replac
     assert check_and_mark(state, environment, 1) == 1
     # After a power cut, the server's old process id may belong to anything.
     (state / "postgres" / "postmaster.pid").write_text(f"{os.getpid()}\n")
+    (state / "postgres" / ".s.PGSQL.5432.lock").write_text(f"{os.getpid()}\n")
 
     assert check_and_mark(state, environment, 2) == 2
 
