@@ -61,7 +61,10 @@ def main() -> None:
     os.chdir(PROJECT_DIR)
     if args.command == "test":
         os.execv(sys.executable, [sys.executable, "-m", "pytest", *extra])
-    run_service(args.host, args.port, args.dev_accounts)
+    try:
+        run_service(args.host, args.port, args.dev_accounts)
+    except KeyboardInterrupt:  # Ctrl-C while starting: what was started is stopped at exit
+        sys.exit(130)
 
 
 def ensure_virtualenv() -> None:
@@ -93,7 +96,9 @@ def run_service(host: str, port: int, dev_accounts: bool) -> None:
     # A development run: DEBUG on (and so a development secret key) unless configured.
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dss.settings")
-    # Stopped by SIGTERM or a closed terminal as by Ctrl-C: what it started is stopped.
+    # Stopped by Ctrl-C, SIGTERM or a closed terminal while it starts, even when started with
+    # SIGINT ignored (a background job of a shell): what it started is stopped at exit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
 
