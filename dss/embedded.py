@@ -343,11 +343,15 @@ def _socket_dir(pgdata: Path) -> Path:
         return pgdata
     digest = hashlib.sha256(str(pgdata.resolve()).encode()).hexdigest()[:12]
     folder = Path(tempfile.gettempdir()) / f"dss-postgres-{digest}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    _give_to_server_user(folder)
-    owner = _server_user_ids()[0] if os.geteuid() == 0 else os.geteuid()
-    if folder.stat().st_uid != owner:
-        raise EmbeddedServerError(f"{folder} belongs to another user")
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        # Made by an earlier start, unless another user of this machine got there first.
+        owner = _server_user_ids()[0] if os.geteuid() == 0 else os.geteuid()
+        if folder.is_symlink() or folder.stat().st_uid != owner:
+            raise EmbeddedServerError(f"{folder} belongs to another user") from None
+    else:
+        _give_to_server_user(folder)
     return folder
 
 

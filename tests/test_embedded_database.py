@@ -252,6 +252,14 @@ def test_leftovers_of_the_old_pid_list_and_of_a_killed_initdb_are_ignored(enviro
     assert (aside / ".handle_pids.json").exists()  # kept, not deleted
 
 
+def test_a_state_folder_too_deep_for_a_socket_path_still_works(environment, state):
+    deep = state / ("a-long-folder-name-" * 6)
+    environment = {**environment, "DSS_STATE_DIR": str(deep)}
+
+    assert check_and_mark(deep, environment, 1) == 1
+    assert check_and_mark(deep, environment, 2) == 2
+
+
 def test_an_unwritable_state_folder_is_named(environment, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
