@@ -7,7 +7,9 @@
 Both create the virtualenv .venv when it is missing and install the project into it (again
 only when pyproject.toml changed), so they can be run again and again. Needs Python 3.11+ and
 nothing else: without DATABASE_URL the service starts its own PostgreSQL, keeping its data
-under the state folder (.state/, or DSS_STATE_DIR).
+under the state folder (.state/, or DSS_STATE_DIR). The first run writes a local .env
+(git-ignored) with DEBUG=true and a generated SECRET_KEY, so that manage.py commands run with
+nothing else set.
 """
 
 import argparse
@@ -40,6 +42,12 @@ def main() -> None:
     run = commands.add_parser("run", help="set up and run the web server and a task worker")
     run.add_argument("--host", default="127.0.0.1", help="address to listen on")
     run.add_argument("--port", type=int, default=5050, help="port to listen on")
+    run.add_argument(
+        "--dev-accounts",
+        action="store_true",
+        help="create the admin user and the all-scopes HAWK client also on a DATABASE_URL "
+        "database (they are created on the embedded one without asking)",
+    )
     commands.add_parser("test", help="set up and run the tests (extra arguments go to pytest)")
     args, extra = parser.parse_known_args()
     if args.command == "run" and extra:
@@ -53,7 +61,10 @@ def main() -> None:
     os.chdir(PROJECT_DIR)
     if args.command == "test":
         os.execv(sys.executable, [sys.executable, "-m", "pytest", *extra])
-    run_service(args.host, args.port)
+    try:
+        run_service(args.host, args.port, args.dev_accounts)
+    except KeyboardInterrupt:  # Ctrl-C while starting: what was started is stopped at exit
+        sys.exit(130)
 
 
 def ensure_virtualenv() -> None:
@@ -71,42 +82,87 @@ def ensure_virtualenv() -> None:
     INSTALL_STAMP.write_text(wanted)
 
 
-def run_service(host: str, port: int) -> None:
-    """Prepare the database and storage, then run web and worker until Ctrl-C (or SIGTERM)."""
+def run_service(host: str, port: int, dev_accounts: bool) -> None:
+    """Prepare the database and storage, then run web and worker until Ctrl-C (or SIGTERM).
+
+    The embedded database is started (or joined) once, here, and handed to web and worker.
+    """
     from dotenv import load_dotenv
 
-    load_dotenv(PROJECT_DIR / ".env")
+    from dss.environment import env_file
+
+    write_local_env_file(env_file(PROJECT_DIR))
+    load_dotenv(env_file(PROJECT_DIR))
     # A development run: DEBUG on (and so a development secret key) unless configured.
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dss.settings")
+    # Stopped by Ctrl-C, SIGTERM or a closed terminal while it starts, even when started with
+    # SIGINT ignored (a background job of a shell): what it started is stopped at exit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
 
     import django
 
     django.setup()  # starts (or joins) the embedded PostgreSQL when DATABASE_URL is unset
     from django.conf import settings
 
+    from dss.run_children import hand_down
     from dss.startup import check_services
 
     check_services()
-    prepare_database()
+    embedded = settings.EMBEDDED_DATABASE
+    prepare_database(create_accounts=embedded or dev_accounts)
+    if not embedded and not dev_accounts:
+        print(
+            "DATABASE_URL is set: no local admin user or HAWK client is created "
+            "(python3 dev.py run --dev-accounts creates them)"
+        )
     print(f"Serving http://localhost:{port}/ (admin: http://localhost:{port}/admin/)")
     print("Press Ctrl-C to stop the web server and the task worker.", flush=True)
+    variables, lifeline, _keep_open = hand_down(settings.DATABASE_URL if embedded else None)
     manage = [sys.executable, str(PROJECT_DIR / "manage.py")]
     code = supervise(
         {
             "web": [*manage, "runserver", f"{host}:{port}"],
             "worker": [*manage, "db_worker"],
-        }
+        },
+        {**os.environ, **variables},
+        lifeline,
     )
-    if not os.environ.get("DATABASE_URL"):
-        from dss.embedded import forget_dead_processes
-
-        forget_dead_processes(settings.STATE_DIR)
-    sys.exit(code)
+    sys.exit(code)  # the embedded database stops as this process exits, unless still used
 
 
-def prepare_database() -> None:
-    """Migrate, create the cache table, and a local admin user and HAWK client on first run."""
+def write_local_env_file(path: Path) -> None:
+    """On the first run, write a local settings file: DEBUG on and a generated secret key.
+
+    Never replaces an existing file. Created whole or not at all (a temporary file linked
+    into place), readable by its owner only.
+    """
+    if path.exists():
+        return
+    text = (
+        "# Local development settings, written by the first `python3 dev.py run` "
+        "(git-ignored).\n"
+        "# Real environment variables win over this file; .env.example lists every setting.\n"
+        "DEBUG=true\n"
+        f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+    )
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        with contextlib.suppress(FileExistsError):  # another run wrote it first
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    print(f"Wrote {path} (DEBUG=true and a generated SECRET_KEY) for local development.")
+
+
+def prepare_database(create_accounts: bool) -> None:
+    """Migrate and create the cache table; with ``create_accounts``, a local admin user and
+    an all-scopes HAWK client when they are missing (their password and key printed once)."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
@@ -114,6 +170,8 @@ def prepare_database() -> None:
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("createcachetable", verbosity=0)
+    if not create_accounts:
+        return
     users = get_user_model()
     if not users.objects.filter(username=DEV_ADMIN_USER).exists():
         password = secrets.token_urlsafe(12)
@@ -133,11 +191,12 @@ def prepare_database() -> None:
         )
 
 
-def supervise(commands: dict[str, list[str]]) -> int:
+def supervise(commands: dict[str, list[str]], environment: dict[str, str], lifeline: int) -> int:
     """Run the commands side by side until one ends or we are told to stop; stop the rest.
 
     Each runs in its own process group, so that a stop reaches the processes it starts
-    (runserver's reloader) and a terminal's Ctrl-C reaches them once, through us.
+    (runserver's reloader) and a terminal's Ctrl-C reaches them once, through us. Each gets
+    ``lifeline`` (a pipe's read end) so that it ends when we end, even when we are killed.
     """
     stopping = False
 
@@ -147,13 +206,15 @@ def supervise(commands: dict[str, list[str]]) -> int:
 
     # Installed before the children start, so that they begin with the default handlers
     # even when we were started with SIGINT ignored (a background job of a shell).
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     processes: dict[str, subprocess.Popen] = {}
     code = 0
     try:
         for name, command in commands.items():
-            processes[name] = subprocess.Popen(command, start_new_session=True)
+            processes[name] = subprocess.Popen(
+                command, env=environment, pass_fds=(lifeline,), start_new_session=True
+            )
         while not stopping:
             ended = {name: process.poll() for name, process in processes.items()}
             ended = {name: returned for name, returned in ended.items() if returned is not None}
@@ -171,8 +232,7 @@ def supervise(commands: dict[str, list[str]]) -> int:
 def stop_all(processes: list[subprocess.Popen]) -> None:
     """Ask each process group to stop (SIGTERM); kill what still runs after a while.
 
-    The worker finishes its current task first. Processes that end without running their
-    exit hooks are dropped from the embedded database's list of users by our caller.
+    The worker finishes its current task first.
     """
     with contextlib.suppress(OSError):
         print("Stopping the web server and the task worker ...", flush=True)

@@ -1,6 +1,7 @@
 """Typed reads of environment variables, each with the default that README.md documents."""
 
 import os
+from pathlib import Path
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
@@ -28,3 +29,8 @@ def env_int(name: str, default: int) -> int:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_file(project_dir: Path) -> Path:
+    """The file of settings read before the environment: DSS_ENV_FILE, or ``.env``."""
+    return Path(env_str("DSS_ENV_FILE") or project_dir / ".env")

@@ -1,7 +1,8 @@
 """Settings of the Data Store Service.
 
-Every setting comes from an environment variable (a ``.env`` file in the project folder is read
-first when present). ``.env.example`` lists them all with their defaults; README.md explains them.
+Every setting comes from an environment variable (a ``.env`` file in the project folder, or
+the file DSS_ENV_FILE names, is read first when present; real variables win). ``.env.example``
+lists them all with their defaults; README.md explains them.
 """
 
 import sys
@@ -10,16 +11,20 @@ from pathlib import Path
 import dj_database_url
 from dotenv import load_dotenv
 
-from dss.environment import env_bool, env_int, env_list, env_str
+from dss.environment import env_bool, env_file, env_int, env_list, env_str
+from dss.run_children import follow_the_run_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")
+load_dotenv(env_file(BASE_DIR))
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise SystemExit("SECRET_KEY must be set when DEBUG is off")
+        raise SystemExit(
+            "SECRET_KEY must be set when DEBUG is off "
+            "(for local development, python3 dev.py run writes a .env that sets both)"
+        )
     SECRET_KEY = "insecure-development-key"
 
 STATE_DIR = Path(env_str("DSS_STATE_DIR", str(BASE_DIR / ".state"))).resolve()
@@ -88,12 +93,15 @@ TEMPLATES = [
     },
 ]
 
-# Database: PostgreSQL only. Without DATABASE_URL, an embedded server is started (or joined).
+# Database: PostgreSQL only. Without DATABASE_URL, an embedded server is started (or joined);
+# the run command starts it once and hands its URL to the processes it runs.
 DATABASE_URL = env_str("DATABASE_URL")
-if not DATABASE_URL:
+EMBEDDED_DATABASE = not DATABASE_URL
+if EMBEDDED_DATABASE:
     from dss.embedded import embedded_database_url
+    from dss.run_children import HANDED_DOWN_DATABASE_URL
 
-    DATABASE_URL = embedded_database_url(STATE_DIR)
+    DATABASE_URL = env_str(HANDED_DOWN_DATABASE_URL) or embedded_database_url(STATE_DIR)
 try:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
@@ -110,6 +118,9 @@ if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"].get("OPTI
     DATABASES["default"]["HOST"] = DATABASES["default"]["OPTIONS"].pop("host")
 # A server that does not answer fails the start within seconds instead of hanging.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 10)
+
+# A process run by the run command ends when the run command ends, even when it is killed.
+follow_the_run_command(STATE_DIR if EMBEDDED_DATABASE else None)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

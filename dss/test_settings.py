@@ -6,6 +6,8 @@ The tests use the server in DATABASE_URL when it is set and the embedded one whe
 import os
 from pathlib import Path
 
+# The tests are configured by the environment alone, not by a developer's .env.
+os.environ.setdefault("DSS_ENV_FILE", os.devnull)
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 os.environ.setdefault(
     "DSS_STATE_DIR", str(Path(__file__).resolve().parent.parent / ".state" / "tests")

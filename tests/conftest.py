@@ -18,19 +18,26 @@ Subprocesses:
 - ``database_url``: the URL of the test database (embedded server or DATABASE_URL's), for a
   service process that a test starts (``manage.py db_worker``, ``dev.py run``); the test needs
   ``@pytest.mark.django_db(transaction=True)`` so that the process sees its rows.
-- ``service_environment``: ``os.environ`` without any of the service's own variables, to
-  start such a process from a known configuration.
+- ``state_dir``: a new state folder (not yet created) for such a process's embedded database,
+  outside pytest's own temporary folder, which the server's user (as root: ``pgserver``) may
+  not be allowed to enter. Servers left running in it are killed afterwards.
+- ``service_environment``: ``os.environ`` without any of the service's own variables, and
+  with the project's ``.env`` turned off (``DSS_ENV_FILE``), to start such a process from a
+  known configuration.
 
 Users: ``admin_client`` (pytest-django) logs in a superuser.
 """
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import boto3
+import psutil
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -148,8 +155,23 @@ def database_url(db) -> str:
 
 @pytest.fixture
 def service_environment() -> dict[str, str]:
-    return {
+    environment = {
         name: value
         for name, value in os.environ.items()
         if name not in SERVICE_VARIABLES and not name.startswith(SERVICE_VARIABLE_PREFIXES)
     }
+    # Nor the project's .env (the run command writes one): a test sets what it needs.
+    return {**environment, "DSS_ENV_FILE": os.devnull}
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="dss-state-"))
+    yield folder / "state"
+    for process in psutil.process_iter(["name"]):
+        try:
+            if process.info["name"] == "postgres" and Path(process.cwd()).is_relative_to(folder):
+                process.kill()
+        except psutil.Error:
+            pass
+    shutil.rmtree(folder, ignore_errors=True)

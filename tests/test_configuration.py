@@ -323,7 +323,15 @@ def test_run_command_serves_the_service_until_interrupted(
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "dev.py", "--no-install", "run", "--port", str(port)],
+            [
+                sys.executable,
+                "dev.py",
+                "--no-install",
+                "run",
+                "--port",
+                str(port),
+                "--dev-accounts",
+            ],
             cwd=PROJECT_DIR,
             env={
                 **service_environment,
