@@ -21,7 +21,7 @@ from pipelines.dataflow import DataflowConfig, DataflowError, trigger_dag
 from pipelines.loading import LoadResult, load_file
 from pipelines.locking import dataset_session_lock
 from pipelines.models import DatafileRegistry
-from pipelines.reading import is_junk, iter_chunks, open_datafile
+from pipelines.reading import is_junk, open_datafile
 from pipelines.sources import Catalogue, Source
 
 logger = logging.getLogger(__name__)
@@ -123,7 +123,10 @@ def _ingest_file(
             # The entry's update opens the transaction, so the load below joins it.
             entry.state = DatafileRegistry.State.PROCESSED
             entry.save(update_fields=["state", "error_message", "updated"])
-            return _load_stored_file(source, key, name, rebuild, progress)
+            result = _load_stored_file(source, key, name, rebuild, progress)
+            entry.notes = result.notes
+            entry.save(update_fields=["notes"])
+            return result
     except Exception as error:
         message = str(error) or type(error).__name__
         logger.error("%s: %s failed: %s", source.id, name, message)
@@ -141,15 +144,17 @@ def _load_stored_file(
     dataset = source.dataset
     size = storage.size(key) if progress else None
     with (
-        open_datafile(key, dataset.file_format) as opened,
         progress(name, size) if progress else nullcontext() as on_progress,
+        open_datafile(key, dataset, on_progress) as opened,
     ):
+        # A zip's one member names the load; a load of several members is named by the zip.
+        member = opened.members[0] if len(opened.members) == 1 else None
         return load_file(
             connection.connection,
             dataset,
-            iter_chunks(opened.stream, dataset.file_format, on_progress),
-            datafile=source.datafile_name(name, opened.member),
-            member=opened.member or name,
+            opened.files,
+            datafile=source.datafile_name(name, member),
+            member=member or name,
             rebuild=rebuild,
         )
 
