@@ -25,7 +25,7 @@ from pipelines.datasets import FileFormat
 CHUNK_SIZE = 1 << 20
 MAX_DEPTH = 3
 MAX_TOTAL_BYTES = 64 << 30
-MAX_RATIO = 1000
+MAX_RATIO = 200
 
 # Files that are never data: operating-system and packaging debris.
 JUNK_NAMES = frozenset({".DS_Store", ".gitignore", "datafile_register.csv", "[Content_Types].xml"})
@@ -125,14 +125,16 @@ def _collect(
 def _check_bomb(info: zipfile.ZipInfo, path: str, budget: list[int]) -> None:
     budget[0] -= info.file_size
     if budget[0] < 0:
-        raise ArchiveError(
-            f"{path}: the zip decompresses to more than {MAX_TOTAL_BYTES >> 30} GiB in all"
-        )
+        raise ArchiveError(f"{path}: the zip decompresses to more than {_size(MAX_TOTAL_BYTES)}")
     if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > CHUNK_SIZE:
         raise ArchiveError(
             f"{path}: compressed {MAX_RATIO} times or more ({info.compress_size} bytes to "
             f"{info.file_size}); refused as a zip bomb"
         )
+
+
+def _size(count: int) -> str:
+    return f"{count >> 30} GiB" if count >= 1 << 30 else f"{count} bytes"
 
 
 def _seekable(stream: IO[bytes], stack: ExitStack) -> IO[bytes]:

@@ -49,12 +49,13 @@ def pg(conninfo: str) -> Iterator[psycopg.Connection]:
 
 def make_dataset(
     mode: Mode = Mode.SNAPSHOT,
-    columns: str = "a:integer b:text",
+    columns: str | tuple[Column, ...] = "a:integer b:text",
     l1: tuple[L1Column, ...] = (),
     name: str = "things",
     **options,
 ) -> Dataset:
-    """A test dataset: ``columns`` is "name:type ..."; file-format options go to FileFormat."""
+    """A test dataset: ``columns`` is "name:type ..." or Columns; file-format options go to
+    FileFormat."""
     format_fields = set(FileFormat.__dataclass_fields__)
     file_format = FileFormat(**{k: v for k, v in options.items() if k in format_fields})
     rest = {k: v for k, v in options.items() if k not in format_fields}
@@ -62,7 +63,9 @@ def make_dataset(
         organisation="test",
         name=name,
         mode=mode,
-        columns=tuple(Column(*spec.split(":")) for spec in columns.split()),
+        columns=columns
+        if isinstance(columns, tuple)
+        else tuple(Column(*spec.split(":")) for spec in columns.split()),
         file_format=file_format,
         l1_columns=l1,
         **rest,
