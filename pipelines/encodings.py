@@ -47,15 +47,6 @@ def guess_encoding(sample: bytes) -> str:
     return codec_name(best.encoding) if best is not None else UTF8
 
 
-def is_utf8_prefix(data: bytes, final: bool) -> bool:
-    """True when ``data`` is strict UTF-8 (a character cut at the end is allowed unless final)."""
-    try:
-        codecs.getincrementaldecoder(UTF8)().decode(data, final=final)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 @dataclass
 class EncodingTracker:
     """Follows a file whose encoding is ``declared`` but which may turn out to be UTF-8.
@@ -78,15 +69,16 @@ class EncodingTracker:
         if self.encoding not in (None, UTF8) or (chunk.isascii() and not final):
             return self.encoding
         try:
-            self._decoder.decode(chunk, final=final)
+            text = self._decoder.decode(chunk, final=final)
         except UnicodeDecodeError as error:
             if self.encoding == UTF8 and codec_name(self.declared) != UTF8:
                 raise EncodingError(
-                    f"not UTF-8 at byte {error.start} of a chunk, though its earlier lines "
-                    f"are UTF-8: {error.reason}; encodings tried: utf-8, {self.declared}"
+                    f"not UTF-8 ({error.reason}), though earlier lines are: the file mixes "
+                    f"encodings; encodings tried: utf-8, {self.declared}"
                 ) from error
             self.encoding = codec_name(self.declared)
             return self.encoding
-        if self.encoding is None and not chunk.isascii():
+        # Bytes held back as the start of a character cut at the chunk's end decide nothing yet.
+        if self.encoding is None and not text.isascii():
             self.encoding = UTF8
         return self.encoding

@@ -40,11 +40,6 @@ class HeaderMatch:
     def width(self) -> int:
         return len(self.targets)
 
-    @property
-    def positional(self) -> bool:
-        """True when the file's columns are the dataset's, in its order, nothing left out."""
-        return not self.ignored and not self.unnamed and None not in self.targets
-
 
 def expected_names(dataset: Dataset) -> dict[str, str]:
     """Normalised header text -> column name, for every column of ``dataset``."""

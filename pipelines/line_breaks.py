@@ -9,6 +9,9 @@ line numbers stay those of the file.
 Fast path: a chunk whose line breaks are already uniform and that has no blank line passes
 unchanged after a few byte counts. Quote state is the parity of the quote characters seen,
 which is how COPY itself tells quoted line breaks from line ends.
+
+``may_have_empty_rows`` says whether a line may hold no value at all (a blank line, or a line
+starting with an empty field): only then does the loader look for such rows.
 """
 
 import re
@@ -49,18 +52,23 @@ class LineBreaks:
         self.eol = eol
         self.quote = quote.encode()
         self.filler = delimiter.encode() * (width - 1)
+        self.may_have_empty_rows = False
         self._in_quote = False
         self._at_line_start = True
         self._carry = b""
-        self._lines = 0
-
-    @property
-    def lines(self) -> int:
-        """Line breaks written so far (outside and inside quotes)."""
-        return self._lines
+        # A line end followed by a blank line or an empty first field (unquoted or quoted).
+        end, delim, quoted_empty = (
+            re.escape(part) for part in (eol[-1:], delimiter.encode(), self.quote * 2)
+        )
+        field_end = b"[\r\n" + delim + b"]"
+        self._empty_start = re.compile(
+            end + b"(?:" + field_end + b"|" + quoted_empty + b"(?:" + field_end + b"|$))"
+        )
+        self._line_start = (CR, LF, delimiter.encode(), self.quote * 2)
+        self._split_empty = eol[-1:] + self.quote  # perhaps an empty quoted field cut in two
 
     def feed(self, chunk: bytes) -> bytes:
-        data = self._carry + chunk
+        data = self._carry + chunk if self._carry else chunk
         self._carry = b""
         if data.endswith(CR):
             # Perhaps the first half of a CRLF: decide with the next chunk.
@@ -77,11 +85,11 @@ class LineBreaks:
         if self._uniform(data):
             self._in_quote ^= data.count(self.quote) % 2 == 1
             self._at_line_start = not self._in_quote and data.endswith(self.eol)
-            self._lines += data.count(LF) if self.eol != CR else data.count(CR)
             return data
         return self._rewrite_slowly(data)
 
     def _uniform(self, data: bytes) -> bool:
+        """True when ``data`` needs no rewriting: uniform line breaks and no blank line."""
         eol = self.eol
         if eol == LF:
             uniform = CR not in data
@@ -90,9 +98,16 @@ class LineBreaks:
         else:
             crlf = data.count(CRLF)
             uniform = data.count(CR) == crlf and data.count(LF) == crlf
-        if not uniform or eol + eol in data:
+        if not uniform:
             return False
-        return not (self._at_line_start and data.startswith(eol))
+        if self._at_line_start and data.startswith(self._line_start):
+            self.may_have_empty_rows = True
+            if data.startswith(eol):
+                return False
+        if self._empty_start.search(data) is not None or data.endswith(self._split_empty):
+            self.may_have_empty_rows = True
+            return data.find(eol + eol) == -1
+        return True
 
     def _rewrite_slowly(self, data: bytes) -> bytes:
         parts = data.split(self.quote)
@@ -103,7 +118,6 @@ class LineBreaks:
             if self._in_quote or (index and not part):
                 self._at_line_start = False
             if self._in_quote:
-                self._lines += part.count(LF) + part.replace(CRLF, LF).count(CR)
                 out.append(part)
                 continue
             out.append(self._unquoted(part))
@@ -114,10 +128,11 @@ class LineBreaks:
         if not part:
             return part
         text = part.replace(CRLF, LF).replace(CR, LF)
+        # Conservatively: the rewritten runs are few; what matters is never to miss one.
+        self.may_have_empty_rows = True
         if self._at_line_start and text.startswith(LF):
             text = self.filler + text
         text = text.replace(LF + LF, LF + self.filler + LF)
         text = text.replace(LF + LF, LF + self.filler + LF)  # a third of three breaks in a row
-        self._lines += text.count(LF)
         self._at_line_start = text.endswith(LF)
         return text.replace(LF, self.eol) if self.eol != LF else text

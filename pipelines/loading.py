@@ -108,6 +108,7 @@ class _Filled:
     l0_added: int = 0
     skipped: int = 0
     ignored: list[str] = field(default_factory=list)
+    may_have_empty_rows: bool = False
 
 
 @dataclass
@@ -265,6 +266,7 @@ def _copy_each(
             raise ReadError(f"{read_file.label}: no data rows")
         copied += rows
         filled.ignored.extend(read_file.match.ignored)
+        filled.may_have_empty_rows |= read_file.may_have_empty_rows
     reading.file = None
     return copied
 
@@ -296,9 +298,16 @@ def _no_value(dataset: Dataset) -> sql.Composable:
 
 
 def _delete_empty_rows(
-    cursor: psycopg.Cursor, dataset: Dataset, table: sql.Composable, after_id: int | None = None
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    table: sql.Composable,
+    filled: _Filled,
+    after_id: int | None = None,
 ) -> int:
-    """Delete the rows with no value at all (blank lines, ``,,,`` lines); their number."""
+    """Delete the rows with no value at all (blank lines, ``,,,`` lines); their number. Only
+    looked for when the reading layer saw a line that may be one (a scan of every row)."""
+    if not filled.may_have_empty_rows:
+        return 0
     where = _no_value(dataset)
     if after_id is not None:
         where = sql.SQL("id > {} AND ({})").format(sql.Literal(after_id), where)
@@ -331,10 +340,10 @@ def _fill_incremental_l0(
         return stages[0].table, stages[0].spare_columns(cursor, read_file, number)
 
     copied = _copy_each(cursor, dataset, files, reading, target, filled)
-    filled.skipped = _delete_empty_rows(cursor, dataset, tables.l0, previous_max_id)
+    filled.skipped = _delete_empty_rows(cursor, dataset, tables.l0, filled, previous_max_id)
     if stages:
         stage = stages[0]
-        filled.skipped += _delete_empty_rows(cursor, dataset, stage.table)
+        filled.skipped += _delete_empty_rows(cursor, dataset, stage.table, filled)
         cursor.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY id").format(
                 tables.l0,
@@ -537,7 +546,7 @@ def _fill_snapshot_l0(
         return stage.table, stage.spare_columns(cursor, read_file, number)
 
     copied = _copy_each(cursor, dataset, files, reading, target, filled)
-    filled.skipped = _delete_empty_rows(cursor, dataset, stage.table)
+    filled.skipped = _delete_empty_rows(cursor, dataset, stage.table, filled)
     filled.rows_read = copied - filled.skipped
     if filled.rows_read:
         expressions = dict(zip(dataset.column_names, stage.expressions(), strict=True))

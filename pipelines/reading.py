@@ -59,6 +59,12 @@ class ReadFile:
     tried: tuple[str, ...]
     chunks: Iterator[bytes]
     header_fields: list[str] = field(default_factory=list)
+    line_breaks: LineBreaks | None = None
+
+    @property
+    def may_have_empty_rows(self) -> bool:
+        """After ``chunks`` are read: whether a row may have no value at all."""
+        return self.line_breaks is None or self.line_breaks.may_have_empty_rows
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ def read_stream(
         tried=decoder.tried,
         chunks=_normalised(chunks, line_breaks),
         header_fields=fields,
+        line_breaks=line_breaks,
     )
 
 
@@ -160,6 +167,11 @@ def _header(head: bytes, decoder: "_Decoder", file_format: FileFormat) -> tuple[
     if end is None:
         end = (len(head.rstrip(b"\r")), LF)
     position, eol = end
+    # Line breaks are made uniform to the first data line's: when only the header's differs
+    # (a header written by another program), only the first chunk needs rewriting.
+    following = first_line_end(head[position + len(eol) :], file_format.quote.encode())
+    if following is not None:
+        eol = following[1]
     text = head[:position].decode(decoder.header_encoding, errors="replace")
     reader = csv.reader([text], delimiter=file_format.delimiter, quotechar=file_format.quote)
     fields = next(reader, [""])
@@ -233,8 +245,11 @@ class _Decoder:
                     self._decide(decided, passthrough_ok=first)
                     tracker = None
             out = self._transcode(chunk, final) if self._transcoder else chunk
+            if tracker is not None or self._transcoder is not None:
+                # Counted only where this class reports errors itself (PostgreSQL counts
+                # lines for the rest).
+                self.lines += chunk.count(CR if self.eol == CR else LF)
             if out:
-                self.lines += out.count(CR if self.eol == CR else LF)
                 yield out
             if final:
                 return
@@ -250,7 +265,8 @@ class _Decoder:
         try:
             return tracker.feed(chunk, final=final)
         except EncodingError as error:
-            raise ReadError(f"{self.label}: line {self._line_of(chunk, error)}: {error}") from None
+            line = self._line_of(chunk, getattr(error.__cause__, "start", None))
+            raise ReadError(f"{self.label}: line {line}: {error}") from None
 
     def _decide(self, encoding: str, passthrough_ok: bool) -> None:
         """Use ``encoding`` from here on: passed through to COPY when PostgreSQL converts it
@@ -268,14 +284,13 @@ class _Decoder:
             return self._transcoder.decode(chunk, final=final).encode(UTF8)
         except UnicodeDecodeError as error:
             raise ReadError(
-                f"{self.label}: line {self._line_of(chunk, error)}: cannot be read as "
+                f"{self.label}: line {self._line_of(chunk, error.start)}: cannot be read as "
                 f"{self._transcoding} ({error.reason}); encodings tried: {', '.join(self.tried)}"
             ) from None
 
-    def _line_of(self, chunk: bytes, error: Exception) -> int:
-        start = getattr(error.__cause__ or error, "start", None)
-        start = getattr(error, "start", start)
-        before = chunk[:start] if isinstance(start, int) else b""
+    def _line_of(self, chunk: bytes, position: int | None) -> int:
+        """The line of byte ``position`` of ``chunk`` (its first line when unknown)."""
+        before = chunk[:position] if position is not None else b""
         return self.lines + before.count(CR if self.eol == CR else LF) + 1
 
 
