@@ -1,4 +1,4 @@
-"""The loader: one file into a dataset's L0/L1 tables, in one transaction.
+"""The loader: one file (or the members of a zip) into a dataset's L0/L1 tables, in one transaction.
 
 Semantics (see the design's "Dataset tables"):
 
@@ -25,8 +25,13 @@ Concurrency: a transaction-level advisory lock per dataset serialises loads; a s
 of the same dataset waits for the first to commit. Readers keep reading the old rows until
 the load commits (MVCC), and then see all of the new ones.
 
+Files come from the reading layer (``pipelines.reading``: encoding, line breaks, header,
+zip members) and are copied by ``pipelines.copying`` (straight into an incremental L0 when
+every column of the file is the dataset's, else through the stage). Rows with no value at all
+are deleted and counted; a load left with no data rows is refused.
+
 Failures roll the whole transaction back; the error is re-raised as ``LoadError`` naming the
-datafile, line, column and value that PostgreSQL's COPY reported.
+file, line, column and value.
 """
 
 import logging

@@ -162,7 +162,7 @@ def _head(decoder: "_Decoder", file_format: FileFormat) -> tuple[bytes, Iterator
 
 
 def _header(head: bytes, decoder: "_Decoder", file_format: FileFormat) -> tuple[list[str], bytes]:
-    """The first line's fields and line ending; ``ReadError`` when no line follows it."""
+    """The first line's fields, and the line ending the file's lines are made to use."""
     end = first_line_end(head, file_format.quote.encode())
     if end is None:
         end = (len(head.rstrip(b"\r")), LF)
