@@ -1,4 +1,4 @@
-"""The loader: one file (or the members of a zip) into a dataset's L0/L1 tables, in one transaction.
+"""The loader: a file (or a zip's members) into a dataset's L0/L1 tables, in one transaction.
 
 Semantics (see the design's "Dataset tables"):
 
