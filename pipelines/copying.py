@@ -20,8 +20,11 @@ from pipelines.date_formats import parse_date_format
 from pipelines.reading import ReadFile
 
 NUMERIC_TYPES = frozenset({"numeric", "double precision", "integer", "bigint"})
-# Numbers written 1.234,56 or 87,5 (a point groups thousands, a comma starts the decimals).
+# Numbers written 1.234,56 or 87,5 (a point groups thousands, a comma starts the decimals);
+# whole numbers without the decimals.
 DECIMAL_COMMA = r"^\s*[-+]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
+WHOLE_NUMBER = r"^\s*[-+]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)\s*$"
+WHOLE_TYPES = frozenset({"integer", "bigint"})
 CHECK_PREFIX = "dss_check_"
 UNNAMED_PREFIX = "dss_unnamed_"
 EXTRA_PREFIX = "dss_extra_"
@@ -77,7 +80,8 @@ class Stage:
                     template=sql.Literal(date_format.template),
                 )
             else:
-                test = sql.SQL("{} ~ {}").format(name, sql.Literal(DECIMAL_COMMA))
+                pattern = WHOLE_NUMBER if column.type in WHOLE_TYPES else DECIMAL_COMMA
+                test = sql.SQL("{} ~ {}").format(name, sql.Literal(pattern))
             cursor.execute(
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NULL OR ({}))").format(
                     self.table, sql.Identifier(f"{CHECK_PREFIX}{index}"), name, test
@@ -241,6 +245,8 @@ def _column_and_value(
     value = value_of(targets.index(column.name))
     if column.date_format is not None:
         return column.name, value, f"does not fit the date format {column.date_format}"
+    if column.type in WHOLE_TYPES:
+        return column.name, value, "is not a whole number (1.234)"
     return column.name, value, "is not a number written with a decimal comma (1.234,56)"
 
 

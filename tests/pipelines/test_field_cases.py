@@ -649,3 +649,16 @@ def test_a_number_that_is_not_written_with_a_decimal_comma_is_refused_naming_it(
         'input.csv: line 2, column montant, value "1,234.56": '
         "is not a number written with a decimal comma (1.234,56)"
     )
+
+
+def test_a_whole_number_column_refuses_decimals_when_reading_decimal_commas(pg):
+    dataset = make_dataset(
+        Mode.INCREMENTAL, columns="ville annee:integer", delimiter=";", decimal_comma=True
+    )
+
+    with pytest.raises(LoadError) as failure:
+        load_bytes(pg, dataset, b"ville;annee\nLyon;2.024\nNantes;87,5\n", "input.csv")
+
+    assert str(failure.value) == (
+        'input.csv: line 3, column annee, value "87,5": is not a whole number (1.234)'
+    )
