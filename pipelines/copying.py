@@ -29,6 +29,8 @@ CHECK_PREFIX = "dss_check_"
 UNNAMED_PREFIX = "dss_unnamed_"
 EXTRA_PREFIX = "dss_extra_"
 ENCODING_ERRORS = frozenset({"22021", "22P05"})  # invalid byte sequence, no equivalent
+DATE_ERRORS = frozenset({"22007", "22008"})  # invalid datetime format, field out of range
+DATE_HINT = "dates are read year first (ISO 8601); a column with other dates declares its format"
 _MAX_QUOTED = 200
 
 
@@ -186,6 +188,9 @@ def describe_error(
     primary = diag.message_primary or str(error).strip()
     if diag.sqlstate in ENCODING_ERRORS and read_file is not None:
         primary += f"; encodings tried: {', '.join(read_file.tried)}"
+        guess = read_file.guessed_encoding
+        if guess is not None:
+            primary += f"; it looks like {guess}"
     context = (diag.context or "").split("\nPL/pgSQL")[0].strip()
     match = _COPY_CONTEXT.match(context) if context else None
     if match is None:
@@ -194,6 +199,8 @@ def describe_error(
     if match["column"]:
         value = match["value"]
         value = "empty (NULL)" if value == "null input" else _truncate(value)
+        if diag.sqlstate in DATE_ERRORS:
+            primary += f" ({DATE_HINT})"
         return f"{label}: {where}, column {match['column']}, value {value}: {primary}"
     if match["text"] and dataset is not None and read_file is not None:
         found = _column_and_value(error, match["text"], dataset, read_file)

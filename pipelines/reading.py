@@ -27,7 +27,14 @@ from typing import IO
 from pipelines import storage
 from pipelines.archives import ArchiveError, is_junk, is_zip_name, open_member, zip_members
 from pipelines.datasets import POSTGRES_ENCODINGS, Dataset, FileFormat
-from pipelines.encodings import UTF8, EncodingError, EncodingTracker, codec_name, split_bom
+from pipelines.encodings import (
+    UTF8,
+    EncodingError,
+    EncodingTracker,
+    codec_name,
+    guess_encoding,
+    split_bom,
+)
 from pipelines.headers import HeaderError, HeaderMatch, match_header, positional_match
 from pipelines.line_breaks import CR, LF, LineBreaks, first_line_end
 
@@ -35,6 +42,7 @@ __all__ = ["ReadError", "ReadFile", "is_junk", "open_datafile", "read_bytes", "r
 
 CHUNK_SIZE = 1 << 20
 MAX_HEADER_BYTES = 16 << 20
+SAMPLE_BYTES = 64 << 10  # what the encoding detector looks at when a file cannot be read
 
 Progress = Callable[[int], None]
 
@@ -60,6 +68,17 @@ class ReadFile:
     chunks: Iterator[bytes]
     header_fields: list[str] = field(default_factory=list)
     line_breaks: LineBreaks | None = None
+
+    # The file's first bytes as read so far (filled while ``chunks`` stream).
+    sample: bytearray = field(default_factory=bytearray)
+
+    @property
+    def guessed_encoding(self) -> str | None:
+        """What the detector makes of the file's first bytes, when not ASCII or UTF-8."""
+        if self.sample.isascii():
+            return None
+        guess = guess_encoding(bytes(self.sample))
+        return None if guess == UTF8 else guess
 
     @property
     def may_have_empty_rows(self) -> bool:
@@ -140,6 +159,7 @@ def read_stream(
         chunks=_normalised(chunks, line_breaks),
         header_fields=fields,
         line_breaks=line_breaks,
+        sample=decoder.sample,
     )
 
 
@@ -223,6 +243,7 @@ class _Decoder:
         self.header_encoding = UTF8
         self._transcoder = None
         self._transcoding = ""
+        self.sample = bytearray()
 
     def __iter__(self) -> Iterator[bytes]:
         chunk = self._read()
@@ -259,6 +280,8 @@ class _Decoder:
         chunk = self.stream.read(self.chunk_size)
         if self.on_progress is not None and chunk:
             self.on_progress(len(chunk))
+        if len(self.sample) < SAMPLE_BYTES:
+            self.sample += chunk[: SAMPLE_BYTES - len(self.sample)]
         return chunk
 
     def _track(self, tracker: EncodingTracker, chunk: bytes, final: bool) -> str | None:
