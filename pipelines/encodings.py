@@ -12,8 +12,6 @@ chunks as they stream to PostgreSQL.
 import codecs
 from dataclasses import dataclass
 
-import charset_normalizer
-
 BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -43,6 +41,8 @@ def split_bom(first: bytes) -> tuple[str | None, bytes]:
 
 def guess_encoding(sample: bytes) -> str:
     """The encoding charset-normalizer finds most likely for ``sample`` (UTF-8 when unsure)."""
+    import charset_normalizer  # only when guessing: it takes memory and time to import
+
     best = charset_normalizer.from_bytes(sample).best()
     return codec_name(best.encoding) if best is not None else UTF8
 

@@ -42,6 +42,8 @@ class SourceRun:
     skipped: int = 0
     rows_loaded: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # (file name, what its load left out: ignored columns, skipped rows), as in the registry.
+    notes: list[tuple[str, str]] = field(default_factory=list)
     dataflow_error: str = ""
 
 
@@ -114,7 +116,7 @@ def _ingest_file(
     entry, _ = DatafileRegistry.objects.update_or_create(
         source=source.id,
         file_name=name,
-        defaults={"state": DatafileRegistry.State.PROCESSING, "error_message": ""},
+        defaults={"state": DatafileRegistry.State.PROCESSING, "error_message": "", "notes": ""},
     )
     key = posixpath.join(prefix, name)
     logger.info("%s: loading %s%s", source.id, name, " (rebuilding the tables)" if rebuild else "")
@@ -126,7 +128,10 @@ def _ingest_file(
             result = _load_stored_file(source, key, name, rebuild, progress)
             entry.notes = result.notes
             entry.save(update_fields=["notes"])
-            return result
+        if result.notes:
+            logger.info("%s: %s: %s", source.id, name, result.notes)
+            run.notes.append((name, result.notes))
+        return result
     except Exception as error:
         message = str(error) or type(error).__name__
         logger.error("%s: %s failed: %s", source.id, name, message)

@@ -217,6 +217,7 @@ def test_an_ons_release_with_new_columns_loads_and_lists_them_in_the_registry(pg
         "",
         "ignored extra columns: oa21, lsoa21, msoa21",
     )
+    assert run.notes == [("ONSPD_FEB_2022_UK.zip", "ignored extra columns: oa21, lsoa21, msoa21")]
 
 
 def test_reference_postcodes_with_columns_in_another_order_and_spelling_load_by_name(pg, ingest):
