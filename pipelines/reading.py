@@ -247,6 +247,7 @@ class _Decoder:
 
     def __iter__(self) -> Iterator[bytes]:
         chunk = self._read()
+        ended = not chunk
         bom_encoding, chunk = split_bom(chunk)
         tracker = None
         if bom_encoding is not None:
@@ -258,8 +259,8 @@ class _Decoder:
             tracker = EncodingTracker(self.declared)
         first = True
         while True:
-            following = self._read() if chunk else b""
-            final = not following
+            following = b"" if ended else self._read()
+            final = ended = not following
             if tracker is not None:
                 decided = self._track(tracker, chunk, final)
                 if decided == self.declared:

@@ -15,7 +15,7 @@ from pipelines.encodings import EncodingError, EncodingTracker, guess_encoding
 from pipelines.headers import HeaderError, match_header, normalise
 from pipelines.line_breaks import LineBreaks
 from pipelines.reading import ReadError, read_bytes
-from tests.pipelines.conftest import make_dataset, zip_bytes
+from tests.pipelines.conftest import make_dataset, read_chunks, zip_bytes
 
 
 def rewrite(data: bytes, eol: bytes, chunk_size: int, width: int = 2) -> bytes:
@@ -205,3 +205,13 @@ def test_zip_members_are_taken_in_name_order_and_nested_zips_opened():
 def test_a_zip_with_only_folders_is_refused_saying_so():
     with ExitStack() as stack, pytest.raises(ArchiveError, match="it holds nothing but folders"):
         zip_members(io.BytesIO(zip_bytes({"Data/": b""})), FileFormat(), stack)
+
+
+def test_a_byte_order_mark_read_on_its_own_is_followed_by_the_rest():
+    dataset = make_dataset(Mode.INCREMENTAL, encoding="cp1252")
+    chunks = iter([codecs.BOM_UTF8, "a,b\n1,caf\u00e9\n".encode()])
+
+    [read_file] = read_chunks(chunks, dataset, "one.csv")
+
+    assert read_file.header_fields == ["a", "b"]
+    assert b"".join(read_file.chunks) == "a,b\n1,caf\u00e9\n".encode()
