@@ -6,8 +6,13 @@ Generates a CSV of ``--rows`` rows x 10 columns (text, integer, numeric, date; ~
 million rows) under bench/data/, then loads it, each load in its own process:
 
   (a) baseline: COPY FROM STDIN into a plain table through psycopg;
-  (b) the engine, incremental mode;
+  (b) the engine (reading layer included), incremental mode;
   (c) the engine, snapshot mode;
+  (d) a Windows-1252 file of the same rows (with accented names) into a Windows-1252
+      incremental source, against its own baseline: a plain COPY of that file with
+      ENCODING WIN1252;
+  (e) a zip of the same rows split into four members into an incremental source taking
+      every member, against its own baseline: the members read with zipfile and COPYed;
 
 each into an empty dataset; and for information: the same file loaded a second time by (b)
 and (c) (an append; a file whose rows are all present already), and the snapshot row hash
@@ -17,7 +22,8 @@ parallel workers where it can);
 and prints rows per second, the ratio to (a), and each loading process's peak memory
 (maximum resident set size), the best of ``--repeat`` rounds of every case. The scale check
 loads a file five times larger with (b) and (c) and compares their peak memory. Targets:
-(b) >= 0.7x, (c) >= 0.35x, peak <= 150 MB and within 20% at five times the size.
+(b) >= 0.7x, (c) >= 0.35x, peak <= 150 MB and within 20% at five times the size; (d) and
+(e) are given for information.
 
 Database: DATABASE_URL, or postgres://postgres@127.0.0.1:5432/dss_bench (created if missing).
 """
@@ -30,6 +36,8 @@ import random
 import subprocess
 import sys
 import time
+import zipfile
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -39,9 +47,10 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipelines.datasets import Column, Dataset, Mode  # noqa: E402
+from pipelines.archives import open_member, zip_members  # noqa: E402
+from pipelines.datasets import Column, Dataset, FileFormat, Mode  # noqa: E402
 from pipelines.loading import load_file  # noqa: E402
-from pipelines.reading import CHUNK_SIZE, iter_chunks  # noqa: E402
+from pipelines.reading import CHUNK_SIZE, ReadFile, read_stream  # noqa: E402
 
 DATA_DIR = ROOT / "bench" / "data"
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dss_bench"
@@ -65,26 +74,40 @@ CASES = (
     "incremental-again",
     "snapshot-again",
     "md5-only",
+    "cp1252-baseline",
+    "cp1252-incremental",
+    "zip-baseline",
+    "zip-incremental",
 )
+# The baseline each case's ratio is taken against (the plain COPY of the same rows).
+BASELINES = {"cp1252-incremental": "cp1252-baseline", "zip-incremental": "zip-baseline"}
+CITIES = ["London", "Leeds", "Cardiff", "Belfast", "Glasgow", "Bristol", "York"]
+ACCENTED_CITIES = ["Z\u00fcrich", "Besan\u00e7on", "Malm\u00f6", "K\u00f8ge", "Le\u00f3n", "York"]
+ZIP_MEMBERS = 4
 PEAK_LIMIT_MB = 150
 SCALE_TOLERANCE = 0.2
 
 
-def dataset(mode: Mode) -> Dataset:
-    return Dataset("bench", mode.value, mode, COLUMNS)
+def dataset(mode: Mode, variant: str = "") -> Dataset:
+    file_format = FileFormat()
+    if variant == "cp1252":
+        file_format = FileFormat(encoding="cp1252")
+    elif variant == "zip":
+        file_format = FileFormat(member_pattern=r"\.csv$", many_members=True)
+    name = f"{variant}_{mode.value}" if variant else mode.value
+    return Dataset("bench", name, mode, COLUMNS, file_format=file_format)
 
 
-def generate(path: Path, rows: int) -> None:
+def generate(path: Path, rows: int, cities: list[str] = CITIES, encoding: str = "utf-8") -> None:
     """Write a deterministic CSV of ``rows`` rows (header included)."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(rows)
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
-    cities = ["London", "Leeds", "Cardiff", "Belfast", "Glasgow", "Bristol", "York"]
     start = date(2000, 1, 1)
     partial = path.with_suffix(".partial")
-    with partial.open("w", newline="") as out:
+    with partial.open("w", newline="", encoding=encoding) as out:
         out.write(",".join(column.name for column in COLUMNS) + "\n")
         for number in range(rows):
             first = start + timedelta(days=rng.randrange(9000))
@@ -103,6 +126,28 @@ def generate(path: Path, rows: int) -> None:
     partial.rename(path)
 
 
+def generate_zip(path: Path, source: Path) -> None:
+    """Zip ``source``'s rows as ``ZIP_MEMBERS`` CSV members, each with the header."""
+    if path.exists():
+        return
+    partial = path.with_suffix(".partial")
+    with (
+        source.open("rb") as lines,
+        zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+    ):
+        header = lines.readline()
+        rows = sum(1 for _ in lines)
+        lines.seek(0)
+        lines.readline()
+        per_member = -(-rows // ZIP_MEMBERS)
+        for number in range(ZIP_MEMBERS):
+            with archive.open(f"part_{number}.csv", "w") as member:
+                member.write(header)
+                for _, line in zip(range(per_member), lines, strict=False):
+                    member.write(line)
+    partial.rename(path)
+
+
 def prepare(url: str) -> None:
     """Create the database if missing and drop what earlier runs left."""
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
@@ -113,8 +158,11 @@ def prepare(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     with psycopg.connect(url, autocommit=True) as conn:
         for mode in Mode:
-            schema = dataset(mode).schema
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+            for variant in ("", "cp1252", "zip"):
+                schema = dataset(mode, variant).schema
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                )
         conn.execute("DROP TABLE IF EXISTS bench_baseline")
 
 
@@ -125,15 +173,20 @@ def work(case: str, path: Path, url: str) -> dict:
     append for incremental, a file whose rows are all present already for snapshot).
     """
     with psycopg.connect(url, autocommit=True) as conn:
-        if case == "baseline":
+        if case.endswith("baseline"):
+            variant = case.partition("-")[0] if "-" in case else ""
             _checkpoint(conn)
             started = time.perf_counter()
-            rows = _baseline(conn, path)
+            rows = _baseline(conn, variant_file(path, variant), variant)
             return {"rows": rows, "seconds": time.perf_counter() - started}
         if case == "md5-only":
             return _hash_only(conn, path)
+        variant = ""
+        if case.startswith(("cp1252-", "zip-")):
+            variant, _, case = case.partition("-")
+            path = variant_file(path, variant)
         mode, _, again = case.partition("-")
-        definition = dataset(Mode(mode))
+        definition = dataset(Mode(mode), variant)
         if again:
             _engine_load(conn, definition, path, "first")
         _checkpoint(conn)
@@ -163,10 +216,29 @@ def _hash_only(conn: psycopg.Connection, path: Path) -> dict:
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
+def variant_file(path: Path, variant: str) -> Path:
+    """The bench file of a variant: the same rows in Windows-1252, or zipped in members."""
+    if variant == "cp1252":
+        return path.with_name(path.stem + "_cp1252.csv")
+    if variant == "zip":
+        return path.with_suffix(".zip")
+    return path
+
+
 def _engine_load(conn: psycopg.Connection, definition: Dataset, path: Path, name: str) -> int:
-    with path.open("rb") as stream:
-        chunks = iter_chunks(stream, definition.file_format)
-        return load_file(conn, definition, chunks, datafile=name).rows_read
+    with path.open("rb") as stream, contextlib.ExitStack() as stack:
+        if path.suffix == ".zip":
+            members = zip_members(stream, definition.file_format, stack)
+            files = _member_files(members, definition)
+        else:
+            files = iter([read_stream(stream, definition, path.name)])
+        return load_file(conn, definition, files, datafile=name).rows_read
+
+
+def _member_files(members: list, definition: Dataset) -> Iterator[ReadFile]:
+    for member in members:
+        with open_member(member) as opened:
+            yield read_stream(opened, definition, member.path)
 
 
 def _checkpoint(conn: psycopg.Connection) -> None:
@@ -175,18 +247,31 @@ def _checkpoint(conn: psycopg.Connection) -> None:
         conn.execute("CHECKPOINT")
 
 
-def _baseline(conn: psycopg.Connection, path: Path) -> int:
+def _baseline(conn: psycopg.Connection, path: Path, variant: str = "") -> int:
     columns = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(column.type))
         for column in COLUMNS
     )
+    encoding = "WIN1252" if variant == "cp1252" else "UTF8"
+    statement = sql.SQL(
+        "COPY bench_baseline FROM STDIN WITH (FORMAT csv, HEADER true, ENCODING {})"
+    ).format(sql.Literal(encoding))
     # Table and rows in one transaction, as the engine creates a dataset's first tables.
     with conn.transaction(), conn.cursor() as cursor, path.open("rb") as stream:
         cursor.execute(sql.SQL("CREATE TABLE bench_baseline ({})").format(columns))
-        with cursor.copy("COPY bench_baseline FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-            while chunk := stream.read(CHUNK_SIZE):
-                copy.write(chunk)
-        return cursor.rowcount
+        if variant != "zip":
+            with cursor.copy(statement) as copy:
+                while chunk := stream.read(CHUNK_SIZE):
+                    copy.write(chunk)
+            return cursor.rowcount
+        rows = 0
+        with zipfile.ZipFile(stream) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member, cursor.copy(statement) as copy:
+                    while chunk := member.read(CHUNK_SIZE):
+                        copy.write(chunk)
+                rows += cursor.rowcount
+        return rows
 
 
 def measure(case: str, path: Path, url: str) -> dict:
@@ -221,6 +306,8 @@ def main() -> None:
 
     path = DATA_DIR / f"bench_{arguments.rows}.csv"
     generate(path, arguments.rows)
+    generate(variant_file(path, "cp1252"), arguments.rows, ACCENTED_CITIES, "cp1252")
+    generate_zip(variant_file(path, "zip"), path)
     size_mb = path.stat().st_size / 1e6
     print(f"file: {path.name}, {arguments.rows:,} rows x {len(COLUMNS)} columns, {size_mb:.0f} MB")
     # Best of --repeat rounds: other processes on the machine only ever slow a run down. Each
@@ -233,10 +320,11 @@ def main() -> None:
     for case, case_runs in runs.items():
         results[case] = min(case_runs, key=lambda run: run["seconds"])
         results[case]["peak_mb"] = max(run["peak_mb"] for run in case_runs)
-    baseline_rate = results["baseline"]["rows"] / results["baseline"]["seconds"]
     print(f"{'load':<24}{'seconds':>9}{'rows/s':>12}{'ratio':>8}{'target':>8}{'peak MB':>9}")
     for case, result in results.items():
         rate = result["rows"] / result["seconds"]
+        baseline = results[BASELINES.get(case, "baseline")]
+        baseline_rate = baseline["rows"] / baseline["seconds"]
         target = TARGETS.get(case)
         print(
             f"{case:<24}{result['seconds']:>9.2f}{rate:>12,.0f}{rate / baseline_rate:>8.2f}"

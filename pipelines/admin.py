@@ -5,7 +5,7 @@ from pipelines.models import DatafileRegistry
 
 @admin.register(DatafileRegistry)
 class DatafileRegistryAdmin(admin.ModelAdmin):
-    list_display = ["file_name", "source", "state", "short_error", "updated"]
+    list_display = ["file_name", "source", "state", "short_error", "notes", "updated"]
     list_filter = ["state", "source"]
     search_fields = ["file_name", "source"]
     readonly_fields = ["created", "updated"]

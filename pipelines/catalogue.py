@@ -92,7 +92,8 @@ ons_postcode_directory = Source(
         file_format=FileFormat(
             force_null=True,
             member_pattern=r"(.*?)/ONSPD_(?P<date>\w{3}_\d{4})_UK\.csv$",
-            no_member_message="No valid CSV found in zip file.",
+            # Releases add columns (2022: oa21, lsoa21, msoa21); the load lists them.
+            ignore_extra_columns=True,
         ),
         l1_columns=(
             *(
@@ -156,6 +157,11 @@ dit_baci = Source(
         organisation="dit",
         name="baci",
         mode=Mode.INCREMENTAL,
+        # A BACI bundle holds one CSV per year beside the country and product code lists.
+        file_format=FileFormat(
+            member_pattern=r"(?i)(^|/)(?!country_codes|product_codes)[^/]+\.csv$",
+            many_members=True,
+        ),
         columns=(
             Column("t", "integer"),
             Column("hs6", "integer"),
@@ -208,7 +214,7 @@ dit_eu_country_membership = Source(
 )
 
 COMTRADE_COLUMNS = (
-    Column("cty_code", "integer"),
+    Column("cty_code", "integer", header="ctyCode"),
     *(
         Column(name)
         for name in (
@@ -256,11 +262,11 @@ world_bank_bound_rates = Source(
         name="bound_rates",
         mode=Mode.SNAPSHOT,
         columns=(
-            Column("nomen_code"),
-            Column("reporter", "integer"),
-            Column("product", "integer"),
-            Column("bound_rate", "numeric"),
-            Column("total_number_of_lines", "integer"),
+            Column("nomen_code", header="NomenCode"),
+            Column("reporter", "integer", header="Reporter_ISO_N"),
+            Column("product", "integer", header="ProductCode"),
+            Column("bound_rate", "numeric", header="BoundRate"),
+            Column("total_number_of_lines", "integer", header="Nbr_Total_Lines"),
         ),
         l1_columns=(
             L1Column("reporter", "integer"),
@@ -280,13 +286,13 @@ world_bank_tariff = Source(
         name="tariff",
         mode=Mode.INCREMENTAL,
         columns=(
-            Column("reporter", "integer"),
+            Column("reporter", "integer", header="Reporter_ISO_N"),
             Column("year", "integer"),
-            Column("product", "integer"),
-            Column("partner", "integer"),
-            Column("duty_type"),
-            Column("simple_average", "numeric"),
-            Column("number_of_total_lines", "integer"),
+            Column("product", "integer", header="ProductCode"),
+            Column("partner", "integer", header="Partner_ISO_N"),
+            Column("duty_type", header="DutyType"),
+            Column("simple_average", "numeric", header="SimpleAverage"),
+            Column("number_of_total_lines", "integer", header="Nbr_Total_Lines"),
         ),
         file_format=FileFormat(force_null=True),
     ),

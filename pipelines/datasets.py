@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from pipelines.column_types import COLUMN_TYPES
+from pipelines.date_formats import check_date_format
 from pipelines.names import (
     INCREMENTAL_L0_COLUMNS,
     L1_COLUMNS,
@@ -59,12 +60,19 @@ class Column:
     """A data column of L0: its name and PostgreSQL type (a name of
     ``pipelines.column_types.COLUMN_TYPES``).
 
+    ``header`` is the header text a file names the column by, when it is not the name
+    itself (both are compared after ``pipelines.headers.normalise``). ``date_format`` is the
+    ``strptime`` format of a date or timestamp column whose values are not ISO 8601, e.g.
+    ``%d/%m/%Y``.
+
     Raises ``ValueError`` for a name that is empty, longer than 63 bytes or one of the
-    columns the service adds, and for an unknown type.
+    columns the service adds, for an unknown type and for a date format that does not fit.
     """
 
     name: str
     type: str = "text"
+    header: str | None = field(default=None, kw_only=True)
+    date_format: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         check_identifier(self.name, "column name")
@@ -73,6 +81,8 @@ class Column:
         if self.type not in COLUMN_TYPES:
             known = ", ".join(COLUMN_TYPES)
             raise ValueError(f"column {self.name!r}: type {self.type!r} is not one of {known}")
+        if self.date_format is not None:
+            check_date_format(self.name, self.type, self.date_format)
 
 
 @dataclass(frozen=True)
@@ -89,12 +99,19 @@ class L1Column(Column):
 
 @dataclass(frozen=True)
 class FileFormat:
-    """How a file is parsed; PostgreSQL's COPY does the parsing.
+    """How a file is read (``pipelines.reading``); PostgreSQL's COPY does the parsing.
 
-    ``force_null`` names the columns whose quoted empty value ``""`` loads as NULL (``True``:
-    every column); an unquoted empty value is NULL always. ``member_pattern`` picks the zip
-    member to load (first match, searched with ``re.search``); without it the first member
-    that is not a known junk file. A picked member that is itself a zip is opened in turn.
+    ``encoding`` is the encoding assumed when the file has no byte-order mark and is not
+    strict UTF-8. ``header``: the file's first line names its columns, matched by name;
+    without it columns are positional. ``force_null`` names the text columns whose quoted
+    empty value ``""`` loads as NULL (``True``: every column); in typed columns it is always
+    NULL, and an unquoted empty value is NULL always. ``ignore_extra_columns`` loads a file
+    with columns the dataset does not have (the load reports them). ``decimal_comma``: numeric
+    values are written ``1.234,56``.
+
+    Zips: ``member_pattern`` (searched with ``re.search`` in each member's path) picks the
+    members to load; without it the zip's one data member. ``many_members`` loads every
+    matching member, in name order; otherwise exactly one must match.
     """
 
     delimiter: str = ","
@@ -103,7 +120,9 @@ class FileFormat:
     header: bool = True
     force_null: bool | tuple[str, ...] = False
     member_pattern: str | None = None
-    no_member_message: str = "No file to load found in the zip file."
+    many_members: bool = False
+    ignore_extra_columns: bool = False
+    decimal_comma: bool = False
 
     def __post_init__(self) -> None:
         if len(self.delimiter) != 1 or len(self.quote) != 1:
@@ -221,10 +240,14 @@ class Dataset:
 
     @property
     def force_null_columns(self) -> tuple[str, ...]:
+        """Columns whose quoted empty value loads as NULL: every typed column, and the text
+        columns that ``force_null`` names."""
         forced = self.file_format.force_null
-        if forced is True:
-            return self.column_names
-        return forced or ()
+        return tuple(
+            column.name
+            for column in self.columns
+            if column.type != "text" or forced is True or (forced and column.name in forced)
+        )
 
     @property
     def served_table(self) -> str:

@@ -30,7 +30,7 @@ from pipelines.datasets import Dataset
 from pipelines.loading import LoadResult, load_file, table_exists
 from pipelines.locking import dataset_session_lock
 from pipelines.models import DatafileRegistry
-from pipelines.reading import is_junk, iter_chunks, open_datafile
+from pipelines.reading import is_junk, open_datafile
 from pipelines.sources import Catalogue, Source
 
 logger = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ class SourceRun:
     skipped: int = 0
     rows_loaded: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    # (file name, what its load left out: ignored columns, skipped rows), as in the registry.
+    notes: list[tuple[str, str]] = field(default_factory=list)
     dataflow_error: str = ""
 
 
@@ -159,7 +161,10 @@ def _ingest_file(
         # move to processed: both commit, or neither.
         with connection.connection.transaction():
             result = _load_stored_file(source, key, name, rebuild, progress)
-            _record_processed(entry)
+            _record_processed(entry, result.notes)
+        if result.notes:
+            logger.info("%s: %s: %s", source.id, name, result.notes)
+            run.notes.append((name, result.notes))
         return result
     except IgnoredDuringLoad as error:
         logger.warning("%s: %s; its load was rolled back", source.id, error)
@@ -187,16 +192,16 @@ def _claim(source_id: str, name: str) -> DatafileRegistry | None:
     if created:
         return entry
     claimed = _entries(entry.pk).update(
-        state=State.PROCESSING, error_message="", updated=timezone.now()
+        state=State.PROCESSING, error_message="", notes="", updated=timezone.now()
     )
     return entry if claimed else None
 
 
-def _record_processed(entry: DatafileRegistry) -> None:
-    """The entry -> processed, in the load's transaction; an operator's ``ignored`` set
-    during the load stands, and the load is rolled back."""
+def _record_processed(entry: DatafileRegistry, notes: str) -> None:
+    """The entry -> processed with the load's ``notes``, in the load's transaction; an
+    operator's ``ignored`` set during the load stands, and the load is rolled back."""
     updated = _entries(entry.pk).update(
-        state=State.PROCESSED, error_message="", updated=timezone.now()
+        state=State.PROCESSED, error_message="", notes=notes, updated=timezone.now()
     )
     if not updated:
         raise IgnoredDuringLoad(f"{entry.file_name} was marked ignored while it loaded")
@@ -208,15 +213,17 @@ def _load_stored_file(
     dataset = source.dataset
     size = storage.size(key) if progress else None
     with (
-        open_datafile(key, dataset.file_format) as opened,
         progress(name, size) if progress else nullcontext() as on_progress,
+        open_datafile(key, dataset, on_progress) as opened,
     ):
+        # A zip's one member names the load; a load of several members is named by the zip.
+        member = opened.members[0] if len(opened.members) == 1 else None
         return load_file(
             connection.connection,
             dataset,
-            iter_chunks(opened.stream, dataset.file_format, on_progress),
-            datafile=source.datafile_name(name, opened.member),
-            member=opened.member or name,
+            opened.files,
+            datafile=source.datafile_name(name, member),
+            member=member or name,
             rebuild=rebuild,
         )
 

@@ -1,4 +1,4 @@
-"""The loader: one file into a dataset's L0/L1 tables, in one transaction.
+"""The loader: a file (or a zip's members) into a dataset's L0/L1 tables, in one transaction.
 
 Semantics (see the design's "Dataset tables"):
 
@@ -25,21 +25,27 @@ Concurrency: a transaction-level advisory lock per dataset serialises loads; a s
 of the same dataset waits for the first to commit. Readers keep reading the old rows until
 the load commits (MVCC), and then see all of the new ones.
 
+Files come from the reading layer (``pipelines.reading``: encoding, line breaks, header,
+zip members) and are copied by ``pipelines.copying`` (straight into an incremental L0 when
+every column of the file is the dataset's, else through the stage). Rows with no value at all
+are deleted and counted; a load left with no data rows is refused.
+
 Failures roll the whole transaction back; the error is re-raised as ``LoadError`` naming the
-datafile, line, column and value that PostgreSQL's COPY reported.
+file, line, column and value.
 """
 
 import logging
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
+from pipelines.copying import Stage, copies_directly, copy_file, describe_error
 from pipelines.datasets import Column, Dataset, L1Context, Mode
 from pipelines.locking import lock_dataset_for_transaction
+from pipelines.reading import ReadError, ReadFile
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,11 @@ LOAD_SETTINGS = {
     "work_mem": "128MB",
     # Sorts for the keys of a new L0 in memory (0.44 s instead of 0.53 s for 1M ids).
     "maintenance_work_mem": "256MB",
+    # Stored values never depend on the server's or the session's settings: dates are read
+    # year first (a day-first or month-first value is refused unless its column declares its
+    # format), declared formats with times are read in UTC.
+    "DateStyle": "ISO, YMD",
+    "TimeZone": "UTC",
 }
 NO_OPTIONS = sql.SQL("")
 
@@ -74,9 +85,42 @@ class LoadError(Exception):
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What a load did: data rows read (rows with no value at all are ``skipped_rows``
+    instead), rows added to L0 and L1, and the file columns the dataset ignores."""
+
     rows_read: int
     l0_rows_added: int
     l1_rows_added: int
+    skipped_rows: int = 0
+    ignored_columns: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> str:
+        """What a person should know about a load that succeeded; empty when nothing."""
+        notes = []
+        if self.ignored_columns:
+            notes.append(f"ignored extra columns: {', '.join(self.ignored_columns)}")
+        if self.skipped_rows:
+            notes.append(f"skipped {self.skipped_rows} row(s) with no value")
+        return "; ".join(notes)
+
+
+@dataclass
+class _Filled:
+    """How L0 was filled: rows read and added, rows skipped, columns ignored."""
+
+    rows_read: int = 0
+    l0_added: int = 0
+    skipped: int = 0
+    ignored: list[str] = field(default_factory=list)
+    may_have_empty_rows: bool = False
+
+
+@dataclass
+class _Reading:
+    """The file being copied, for error messages."""
+
+    file: ReadFile | None = None
 
 
 @dataclass(frozen=True)
@@ -99,90 +143,225 @@ class Tables:
 def load_file(
     conn: psycopg.Connection,
     dataset: Dataset,
-    chunks: Iterable[bytes],
+    files: Iterable[ReadFile],
     *,
     datafile: str,
     member: str | None = None,
     rebuild: bool = False,
 ) -> LoadResult:
-    """Load one file's bytes (``chunks``, e.g. from ``reading.iter_chunks``) into ``dataset``.
+    """Load ``files`` (from ``pipelines.reading``: a file, or a zip's members) into ``dataset``.
 
     ``datafile`` is recorded in ``datafile_created``/``datafile_updated``. ``rebuild`` drops
-    the dataset's tables and replaces them by this file's data. Runs in one transaction (a
+    the dataset's tables and replaces them by this load's data. Runs in one transaction (a
     savepoint when the caller has one open); raises ``LoadError`` and changes nothing on
-    failure.
+    failure, and for a load with no data rows.
     """
+    reading = _Reading()
     try:
         with conn.transaction():
             lock_dataset_for_transaction(conn, dataset.schema)
-            return _load(conn, dataset, chunks, datafile, member or datafile, rebuild)
+            return _load(conn, dataset, files, datafile, member or datafile, rebuild, reading)
     except psycopg.Error as error:
-        raise LoadError(describe_error(error, datafile)) from error
-    except UnicodeDecodeError as error:  # from transcoding an encoding PostgreSQL lacks
-        encoding = dataset.file_format.encoding
-        raise LoadError(f"{datafile}: cannot be read as {encoding}: {error}") from error
+        label = reading.file.label if reading.file else datafile
+        raise LoadError(describe_error(error, label, dataset, reading.file)) from error
+    except ReadError as error:
+        raise LoadError(str(error)) from error
 
 
 def _load(
     conn: psycopg.Connection,
     dataset: Dataset,
-    chunks: Iterable[bytes],
+    files: Iterable[ReadFile],
     datafile: str,
     member: str,
     rebuild: bool,
+    reading: _Reading,
 ) -> LoadResult:
+    """The steps of a load, in order: the session, the tables, L0, its keys, L1, the swap."""
     final = Tables(dataset.schema)
     tables = (
         Tables(dataset.schema, "L0" + REBUILD_SUFFIX, "L1" + REBUILD_SUFFIX) if rebuild else final
     )
     params = {"datafile": datafile, "member": member}
     with conn.cursor() as cursor, _settings(cursor, LOAD_SETTINGS):
-        cursor.execute(
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dataset.schema))
-        )
-        cursor.execute("SELECT set_config(%s, %s, true)", (DATAFILE_SETTING, datafile))
-        # Ids this session drew for an earlier load that failed are below the ids handed out
-        # since; forget them.
-        cursor.execute("DISCARD SEQUENCES")
+        _prepare_session(cursor, dataset, datafile)
         new_l0 = not table_exists(cursor, tables.schema, tables.l0_name)
         new_l1 = dataset.has_l1 and create_table(
             cursor, tables.schema, tables.l1_name, _l1_columns(dataset)
         )
-        previous_max_id = 0
-        if not new_l0:
-            cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(tables.l0))
-            previous_max_id = cursor.fetchone()[0]
-        if dataset.mode is Mode.INCREMENTAL:
-            if new_l0:
-                _create_incremental_l0(cursor, dataset, tables, datafile)
-            rows_read = l0_added = _copy(cursor, dataset, tables.l0, chunks)
-            if new_l0:
-                _set_datafile_default(cursor, tables)
-        else:
-            rows_read, l0_added = _load_snapshot_l0(cursor, dataset, tables, chunks, params, new_l0)
+        previous_max_id = 0 if new_l0 else _max_id(cursor, tables)
+        fill = _fill_incremental_l0 if dataset.mode is Mode.INCREMENTAL else _fill_snapshot_l0
+        filled = fill(cursor, dataset, tables, files, params, new_l0, previous_max_id, reading)
+        if filled.rows_read == 0:
+            raise ReadError(f"{datafile}: no data rows")
         if new_l0:
-            l0_added -= add_l0_keys(cursor, dataset, tables)
-        if l0_added:
+            filled.l0_added -= add_l0_keys(cursor, dataset, tables)
+        if filled.l0_added:
             _settle_id_sequence(cursor, tables)
         if dataset.mode is Mode.SNAPSHOT and dataset.delete_previous and not rebuild:
             _delete_previous(cursor, dataset, tables, params)
-        l1_added = 0
-        if dataset.has_l1:
-            cursor.execute(_l1_insert(dataset, tables, previous_max_id), params)
-            l1_added = cursor.rowcount
-            if new_l1:
-                add_l1_keys(cursor, dataset, tables)
+        l1_added = _fill_l1(cursor, dataset, tables, previous_max_id, params, new_l1)
         if rebuild:
             swap_tables(cursor, dataset, tables, final)
     logger.info(
-        "%s: loaded %s (%d rows read, %d L0 rows added, %d L1 rows added)",
+        "%s: loaded %s (%d rows read, %d skipped, %d L0 rows added, %d L1 rows added)",
         dataset.schema,
         datafile,
-        rows_read,
-        l0_added,
+        filled.rows_read,
+        filled.skipped,
+        filled.l0_added,
         l1_added,
     )
-    return LoadResult(rows_read=rows_read, l0_rows_added=l0_added, l1_rows_added=l1_added)
+    return LoadResult(
+        rows_read=filled.rows_read,
+        l0_rows_added=filled.l0_added,
+        l1_rows_added=l1_added,
+        skipped_rows=filled.skipped,
+        ignored_columns=tuple(dict.fromkeys(filled.ignored)),
+    )
+
+
+def _prepare_session(cursor: psycopg.Cursor, dataset: Dataset, datafile: str) -> None:
+    cursor.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(dataset.schema)))
+    cursor.execute("SELECT set_config(%s, %s, true)", (DATAFILE_SETTING, datafile))
+    # Ids this session drew for an earlier load that failed are below the ids handed out
+    # since; forget them.
+    cursor.execute("DISCARD SEQUENCES")
+
+
+def _max_id(cursor: psycopg.Cursor, tables: Tables) -> int:
+    cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(tables.l0))
+    return cursor.fetchone()[0]
+
+
+def _fill_l1(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    tables: Tables,
+    previous_max_id: int,
+    params: dict[str, str],
+    new_l1: bool,
+) -> int:
+    """L1 rows for the L0 rows this load created; the number added."""
+    if not dataset.has_l1:
+        return 0
+    cursor.execute(_l1_insert(dataset, tables, previous_max_id), params)
+    added = cursor.rowcount
+    if new_l1:
+        add_l1_keys(cursor, dataset, tables)
+    return added
+
+
+def _copy_each(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    files: Iterable[ReadFile],
+    reading: _Reading,
+    target: Callable[[ReadFile, int], tuple[sql.Composable, list[str]]],
+    filled: _Filled,
+) -> int:
+    """COPY every file where ``target`` says; the number of rows copied. A file with no
+    data rows refuses the load."""
+    copied = 0
+    for number, read_file in enumerate(files):
+        reading.file = read_file
+        table, columns = target(read_file, number)
+        rows = copy_file(cursor, dataset, table, read_file, columns)
+        if rows == 0:
+            raise ReadError(f"{read_file.label}: no data rows")
+        copied += rows
+        filled.ignored.extend(read_file.match.ignored)
+        filled.may_have_empty_rows |= read_file.may_have_empty_rows
+    reading.file = None
+    return copied
+
+
+def _create_stage(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> Stage:
+    """The load's stage table (unlogged: parallel workers can scan it, unlike a temporary
+    table); its ``id`` numbers the rows in file order."""
+    stage = Stage(dataset, sql.Identifier(tables.schema, STAGE_TABLE))
+    cursor.execute(
+        sql.SQL(
+            "CREATE UNLOGGED TABLE {} (id integer GENERATED ALWAYS AS IDENTITY (CACHE {}), {})"
+        ).format(stage.table, sql.Literal(ID_CACHE), sql.SQL(", ").join(stage.column_definitions()))
+    )
+    stage.add_checks(cursor)
+    return stage
+
+
+def _no_value(dataset: Dataset) -> sql.Composable:
+    """True for a row with no value at all: every column NULL or empty text."""
+    tests = [
+        sql.SQL("{} IS NULL").format(sql.Identifier(column.name))
+        if column.type != "text"
+        and column.date_format is None
+        and not dataset.file_format.decimal_comma
+        else sql.SQL("coalesce({}::text, '') = ''").format(sql.Identifier(column.name))
+        for column in dataset.columns
+    ]
+    return sql.SQL(" AND ").join(tests)
+
+
+def _delete_empty_rows(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    table: sql.Composable,
+    filled: _Filled,
+    after_id: int | None = None,
+) -> int:
+    """Delete the rows with no value at all (blank lines, ``,,,`` lines); their number. Only
+    looked for when the reading layer saw a line that may be one (a scan of every row)."""
+    if not filled.may_have_empty_rows:
+        return 0
+    where = _no_value(dataset)
+    if after_id is not None:
+        where = sql.SQL("id > {} AND ({})").format(sql.Literal(after_id), where)
+    cursor.execute(sql.SQL("DELETE FROM {} WHERE {}").format(table, where))
+    return cursor.rowcount
+
+
+def _fill_incremental_l0(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    tables: Tables,
+    files: Iterable[ReadFile],
+    params: dict[str, str],
+    new_l0: bool,
+    previous_max_id: int,
+    reading: _Reading,
+) -> _Filled:
+    """Files whose columns are all the dataset's are copied straight into L0; from the first
+    one that is not (extra columns, converted values), the rest go through the stage."""
+    if new_l0:
+        _create_incremental_l0(cursor, dataset, tables, params["datafile"])
+    filled = _Filled()
+    stages: list[Stage] = []
+
+    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str]]:
+        if not stages and copies_directly(dataset, read_file):
+            return tables.l0, list(read_file.match.targets)
+        if not stages:
+            stages.append(_create_stage(cursor, dataset, tables))
+        return stages[0].table, stages[0].spare_columns(cursor, read_file, number)
+
+    copied = _copy_each(cursor, dataset, files, reading, target, filled)
+    filled.skipped = _delete_empty_rows(cursor, dataset, tables.l0, filled, previous_max_id)
+    if stages:
+        stage = stages[0]
+        filled.skipped += _delete_empty_rows(cursor, dataset, stage.table, filled)
+        cursor.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ORDER BY id").format(
+                tables.l0,
+                sql.SQL(", ").join(map(sql.Identifier, dataset.column_names)),
+                sql.SQL(", ").join(stage.expressions()),
+                stage.table,
+            )
+        )
+        cursor.execute(sql.SQL("DROP TABLE {}").format(stage.table))
+    if new_l0:
+        _set_datafile_default(cursor, tables)
+    filled.rows_read = filled.l0_added = copied - filled.skipped
+    return filled
 
 
 @contextmanager
@@ -353,73 +532,46 @@ def _add_constraint(cursor: psycopg.Cursor, table: sql.Composable, name: str, wh
     )
 
 
-def _copy(
-    cursor: psycopg.Cursor, dataset: Dataset, table: sql.Composable, chunks: Iterable[bytes]
-) -> int:
-    """COPY the file into ``table``'s data columns; return the number of rows."""
-    file_format = dataset.file_format
-    options = [
-        sql.SQL("FORMAT csv"),
-        sql.SQL("HEADER {}").format(sql.SQL("true" if file_format.header else "false")),
-        sql.SQL("DELIMITER {}").format(sql.Literal(file_format.delimiter)),
-        sql.SQL("QUOTE {}").format(sql.Literal(file_format.quote)),
-        sql.SQL("ENCODING {}").format(sql.Literal(file_format.postgres_encoding or "UTF8")),
-    ]
-    if dataset.force_null_columns:
-        options.append(
-            sql.SQL("FORCE_NULL ({})").format(
-                sql.SQL(", ").join(map(sql.Identifier, dataset.force_null_columns))
-            )
-        )
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
-        table,
-        sql.SQL(", ").join(map(sql.Identifier, dataset.column_names)),
-        sql.SQL(", ").join(options),
-    )
-    with cursor.copy(statement) as copy:
-        for chunk in chunks:
-            copy.write(chunk)
-    return cursor.rowcount
-
-
-def _load_snapshot_l0(
+def _fill_snapshot_l0(
     cursor: psycopg.Cursor,
     dataset: Dataset,
     tables: Tables,
-    chunks: Iterable[bytes],
+    files: Iterable[ReadFile],
     params: dict[str, str],
-    new_table: bool,
-) -> tuple[int, int]:
-    """COPY the file into the stage, then build L0 from it or merge it into L0; returns the
-    number of rows read and of rows inserted into L0 (repeats included in a new L0).
+    new_l0: bool,
+    previous_max_id: int,
+    reading: _Reading,
+) -> _Filled:
+    """COPY the files into the stage, then build L0 from it or merge it into L0; rows read
+    and rows inserted into L0 (repeats included in a new L0)."""
+    stage = _create_stage(cursor, dataset, tables)
+    filled = _Filled()
 
-    The stage is unlogged rather than temporary: parallel workers can scan unlogged tables,
-    not temporary ones. Its ``id`` numbers the rows in file order.
-    """
-    stage = sql.Identifier(tables.schema, STAGE_TABLE)
-    cursor.execute(
-        sql.SQL(
-            "CREATE UNLOGGED TABLE {} (id integer GENERATED ALWAYS AS IDENTITY (CACHE {}), {})"
-        ).format(stage, sql.Literal(ID_CACHE), sql.SQL(", ").join(_data_columns(dataset.columns)))
-    )
-    rows_read = _copy(cursor, dataset, stage, chunks)
-    row_hash = sql.SQL('md5(ROW({})::text) COLLATE "C"').format(
-        sql.SQL(", ").join(map(sql.Identifier, dataset.hashed_column_names))
-    )
-    if new_table:
-        _create_snapshot_l0(cursor, dataset, tables, stage, row_hash, params)
-        inserted = rows_read
-    else:
-        inserted = _merge_snapshot(cursor, dataset, tables, stage, row_hash, params)
-    cursor.execute(sql.SQL("DROP TABLE {}").format(stage))
-    return rows_read, inserted
+    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str]]:
+        return stage.table, stage.spare_columns(cursor, read_file, number)
+
+    copied = _copy_each(cursor, dataset, files, reading, target, filled)
+    filled.skipped = _delete_empty_rows(cursor, dataset, stage.table, filled)
+    filled.rows_read = copied - filled.skipped
+    if filled.rows_read:
+        expressions = dict(zip(dataset.column_names, stage.expressions(), strict=True))
+        row_hash = sql.SQL('md5(ROW({})::text) COLLATE "C"').format(
+            sql.SQL(", ").join(expressions[name] for name in dataset.hashed_column_names)
+        )
+        if new_l0:
+            _create_snapshot_l0(cursor, dataset, tables, stage, row_hash, params)
+            filled.l0_added = filled.rows_read
+        else:
+            filled.l0_added = _merge_snapshot(cursor, dataset, tables, stage, row_hash, params)
+    cursor.execute(sql.SQL("DROP TABLE {}").format(stage.table))
+    return filled
 
 
 def _create_snapshot_l0(
     cursor: psycopg.Cursor,
     dataset: Dataset,
     tables: Tables,
-    stage: sql.Composable,
+    stage: Stage,
     row_hash: sql.Composable,
     params: dict[str, str],
 ) -> None:
@@ -441,8 +593,11 @@ def _create_snapshot_l0(
             l0=tables.l0,
             datafile=datafile,
             row_hash=row_hash,
-            columns=sql.SQL(", ").join(map(sql.Identifier, dataset.column_names)),
-            stage=stage,
+            columns=sql.SQL(", ").join(
+                sql.SQL("{} AS {}").format(expression, sql.Identifier(name))
+                for expression, name in zip(stage.expressions(), dataset.column_names, strict=True)
+            ),
+            stage=stage.table,
         )
     )
     _attach_id_sequence(cursor, tables)
@@ -453,7 +608,7 @@ def _merge_snapshot(
     cursor: psycopg.Cursor,
     dataset: Dataset,
     tables: Tables,
-    stage: sql.Composable,
+    stage: Stage,
     row_hash: sql.Composable,
     params: dict[str, str],
 ) -> int:
@@ -463,7 +618,7 @@ def _merge_snapshot(
     hashes = sql.Identifier(tables.schema, HASHES_TABLE)
     cursor.execute(
         sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT id, {} AS data_hash FROM {}").format(
-            hashes, row_hash, stage
+            hashes, row_hash, stage.table
         )
     )
     cursor.execute(
@@ -485,9 +640,9 @@ def _merge_snapshot(
         ).format(
             l0=tables.l0,
             columns=sql.SQL(", ").join(map(sql.Identifier, names)),
-            row_columns=sql.SQL(", ").join(sql.Identifier("staged", name) for name in names),
+            row_columns=sql.SQL(", ").join(stage.expressions("staged")),
             hashes=hashes,
-            stage=stage,
+            stage=stage.table,
         ),
         params,
     )
@@ -566,34 +721,6 @@ def _rename_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) 
                 kind, sql.Identifier(schema, relname), sql.Identifier(new + relname[len(old) :])
             )
         )
-
-
-_COPY_CONTEXT = re.compile(
-    r"^COPY .+?, line (?P<line>\d+)(?:, column (?P<column>.+?): (?P<value>.*)|: (?P<text>.*))?$"
-)
-_MAX_QUOTED = 200
-
-
-def describe_error(error: psycopg.Error, datafile: str) -> str:
-    """A message naming the datafile, and for COPY errors the line, column and value."""
-    diag = error.diag
-    primary = diag.message_primary or str(error).strip()
-    context = (diag.context or "").splitlines()
-    match = _COPY_CONTEXT.match(context[0]) if context else None
-    if match is None:
-        return f"{datafile}: {primary}"
-    where = f"line {match['line']}"
-    if match["column"]:
-        value = match["value"]
-        value = "empty (NULL)" if value == "null input" else _truncate(value)
-        where += f", column {match['column']}, value {value}"
-    elif match["text"]:
-        where += f" ({_truncate(match['text'])})"
-    return f"{datafile}: {where}: {primary}"
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= _MAX_QUOTED else text[:_MAX_QUOTED] + "…"
 
 
 def create_empty_tables(conn: psycopg.Connection, dataset: Dataset) -> bool:

@@ -18,6 +18,9 @@ class DatafileRegistry(models.Model):
     )
     state = models.CharField(max_length=20, choices=State.choices, db_index=True)
     error_message = models.TextField(blank=True)
+    notes = models.TextField(
+        blank=True, help_text="What a successful load left out: ignored columns, skipped rows"
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

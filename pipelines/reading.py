@@ -1,125 +1,322 @@
-"""Opening a stored datafile as a stream of bytes ready for COPY.
+"""The one reading layer: every file a dataset loads, from a source or an upload, is read here.
 
-Zip files are opened member by member (zips inside zips too); a member is picked by the
-dataset's file format. Bytes go to PostgreSQL in large chunks; only encodings PostgreSQL
-cannot convert itself (mac-roman, ...) are transcoded here, incrementally.
+It owns what a file's bytes mean before PostgreSQL parses them:
+
+- the members of a zip that are loaded (``pipelines.archives``);
+- the encoding: a byte-order mark decides; strict UTF-8 is UTF-8; else the declared encoding
+  (``pipelines.encodings``);
+- line breaks: CRLF, LF, CR and mixtures, quoted breaks kept (``pipelines.line_breaks``);
+- the header: columns matched by name (``pipelines.headers``);
+- files with no data at all.
+
+A ``ReadFile`` is what the loader COPYs: the file's bytes (ASCII-compatible: passed through in
+an encoding PostgreSQL converts, else transcoded to UTF-8 here), header line included, with
+the match of its columns. Bytes are read in large chunks and never held whole in memory.
+Anything wrong raises ``ReadError`` whose message starts with the file's name.
 """
 
 import codecs
+import csv
+import io
 import posixpath
-import re
-import shutil
-import tempfile
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO
 
 from pipelines import storage
-from pipelines.datasets import FileFormat
+from pipelines.archives import ArchiveError, is_junk, is_zip_name, open_member, zip_members
+from pipelines.datasets import POSTGRES_ENCODINGS, Dataset, FileFormat
+from pipelines.encodings import (
+    UTF8,
+    EncodingError,
+    EncodingTracker,
+    codec_name,
+    guess_encoding,
+    split_bom,
+)
+from pipelines.headers import HeaderError, HeaderMatch, match_header, positional_match
+from pipelines.line_breaks import CR, LF, LineBreaks, first_line_end
+
+__all__ = ["ReadError", "ReadFile", "is_junk", "open_datafile", "read_bytes", "read_stream"]
 
 CHUNK_SIZE = 1 << 20
-UTF8_BOM = codecs.BOM_UTF8
+MAX_HEADER_BYTES = 16 << 20
+SAMPLE_BYTES = 64 << 10  # what the encoding detector looks at when a file cannot be read
 
-# Files that are never data: operating-system and packaging debris.
-JUNK_NAMES = frozenset({".DS_Store", ".gitignore", "datafile_register.csv", "[Content_Types].xml"})
+Progress = Callable[[int], None]
 
 
-class NoMemberError(ValueError):
-    """A zip file holds no member that the dataset can load."""
+class ReadError(ValueError):
+    """A file that cannot be loaded as it is; the message names the file and what is wrong."""
+
+
+@dataclass
+class ReadFile:
+    """One file (or zip member) ready for COPY.
+
+    ``chunks`` yields its bytes in ``copy_encoding`` (a PostgreSQL encoding name), header line
+    first when ``has_header``. ``match`` maps its columns to the dataset's. ``tried`` lists
+    the encodings considered, for messages.
+    """
+
+    label: str
+    match: HeaderMatch
+    has_header: bool
+    copy_encoding: str
+    tried: tuple[str, ...]
+    chunks: Iterator[bytes]
+    header_fields: list[str] = field(default_factory=list)
+    line_breaks: LineBreaks | None = None
+
+    # The file's first bytes as read so far (filled while ``chunks`` stream).
+    sample: bytearray = field(default_factory=bytearray)
+
+    @property
+    def guessed_encoding(self) -> str | None:
+        """What the detector makes of the file's first bytes, when not ASCII or UTF-8."""
+        if self.sample.isascii():
+            return None
+        guess = guess_encoding(bytes(self.sample))
+        return None if guess == UTF8 else guess
+
+    @property
+    def may_have_empty_rows(self) -> bool:
+        """After ``chunks`` are read: whether a row may have no value at all."""
+        return self.line_breaks is None or self.line_breaks.may_have_empty_rows
 
 
 @dataclass(frozen=True)
-class OpenedFile:
-    """A stored file opened for loading: the byte stream and the zip member's name, if any."""
+class Datafile:
+    """A stored file opened for loading: the members it loads (empty when not a zip) and
+    its ``ReadFile``s, read one after the other."""
 
-    stream: IO[bytes]
-    member: str | None
-
-
-def is_junk(name: str) -> bool:
-    """True for names that are never data (``.DS_Store``, ``__MACOSX/...``, ...)."""
-    return posixpath.basename(name) in JUNK_NAMES or any(
-        part.startswith("__MACOSX") for part in name.split("/")
-    )
+    name: str
+    members: tuple[str, ...]
+    files: Iterator[ReadFile]
 
 
 @contextmanager
-def open_datafile(key: str, file_format: FileFormat) -> Iterator[OpenedFile]:
-    """Open the stored file ``key``; a zip is opened down to the member ``file_format`` picks."""
+def open_datafile(key: str, dataset: Dataset, on_progress: Progress | None = None):
+    """Open the stored file ``key`` for loading into ``dataset``; yields a ``Datafile``.
+
+    A zip yields its members in name order (``pipelines.archives``). ``ReadError`` when the
+    zip holds no member to load, or several where one is expected.
+    """
+    name = posixpath.basename(key)
     with ExitStack() as stack:
         stream: IO[bytes] = stack.enter_context(storage.open_file(key))
-        name, member = key, None
-        while name.lower().endswith(".zip"):
-            archive = stack.enter_context(zipfile.ZipFile(_seekable(stream, stack)))
-            info = pick_member(archive, file_format)
-            stream = stack.enter_context(archive.open(info))
-            name = member = info.filename
-        yield OpenedFile(stream=stream, member=member)
-
-
-def pick_member(archive: zipfile.ZipFile, file_format: FileFormat) -> zipfile.ZipInfo:
-    """The first member, in archive order, that is not junk and matches the member pattern."""
-    pattern = re.compile(file_format.member_pattern) if file_format.member_pattern else None
-    for info in archive.infolist():
-        if info.is_dir() or is_junk(info.filename):
-            continue
-        if pattern is None or pattern.search(info.filename):
-            return info
-    raise NoMemberError(file_format.no_member_message)
-
-
-def _seekable(stream: IO[bytes], stack: ExitStack) -> IO[bytes]:
-    """``stream`` itself when it is a seekable file; else a spooled copy on local disk.
-
-    zipfile needs to seek. A member of a zip can seek only by decompressing again from its
-    start, and an object-store stream not at all, so those are copied to a temporary file.
-    """
-    if not isinstance(stream, zipfile.ZipExtFile) and _can_seek(stream):
-        return stream
-    spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115 (closed by the stack)
-    shutil.copyfileobj(stream, spool, CHUNK_SIZE)
-    spool.seek(0)
-    return spool
-
-
-def _can_seek(stream: IO[bytes]) -> bool:
-    try:
-        return bool(stream.seekable())
-    except (AttributeError, ValueError):
-        return False
-
-
-def iter_chunks(
-    stream: IO[bytes],
-    file_format: FileFormat,
-    on_progress: Callable[[int], None] | None = None,
-    chunk_size: int = CHUNK_SIZE,
-) -> Iterator[bytes]:
-    """The file's bytes in chunks for COPY, without a leading UTF-8 byte-order mark.
-
-    When PostgreSQL cannot convert the file's encoding, the chunks are UTF-8 instead.
-    ``on_progress`` is called with the number of bytes read from the file after each chunk.
-    """
-    decoder = None
-    if file_format.postgres_encoding is None:
-        decoder = codecs.getincrementaldecoder(file_format.codec)(errors="strict")
-    first = True
-    while True:
-        chunk = stream.read(chunk_size)
-        if on_progress is not None and chunk:
-            on_progress(len(chunk))
-        if first:
-            first = False
-            if chunk.startswith(UTF8_BOM):
-                chunk = chunk[len(UTF8_BOM) :]
-        if decoder is not None:
-            text = decoder.decode(chunk, final=not chunk)
-            chunk_out = text.encode("utf-8")
-        else:
-            chunk_out = chunk
-        if chunk_out:
-            yield chunk_out
-        if not chunk:
+        if not is_zip_name(key):
+            files = (read_stream(stream, dataset, name, on_progress) for _ in range(1))
+            yield Datafile(name, (), files)
             return
+        try:
+            members = zip_members(stream, dataset.file_format, stack)
+        except ArchiveError as error:
+            raise ReadError(f"{name}: {error}") from error
+
+        def member_files() -> Iterator[ReadFile]:
+            for member in members:
+                with open_member(member) as opened:
+                    yield read_stream(opened, dataset, f"{name}: {member.path}", on_progress)
+
+        yield Datafile(name, tuple(member.path for member in members), member_files())
+
+
+def read_bytes(data: bytes, dataset: Dataset, label: str, chunk_size: int = CHUNK_SIZE) -> ReadFile:
+    """A ``ReadFile`` of bytes in memory (small files, tests)."""
+    return read_stream(io.BytesIO(data), dataset, label, chunk_size=chunk_size)
+
+
+def read_stream(
+    stream: IO[bytes],
+    dataset: Dataset,
+    label: str,
+    on_progress: Progress | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> ReadFile:
+    """Read the start of ``stream`` (encoding, header) and return it as a ``ReadFile``.
+
+    Raises ``ReadError`` naming ``label`` for a file with no data, a header that does not
+    name the dataset's columns, or bytes in no encoding tried.
+    """
+    file_format = dataset.file_format
+    decoder = _Decoder(stream, file_format.encoding, chunk_size, on_progress, label)
+    try:
+        head, chunks = _head(decoder, file_format)
+        fields, eol = _header(head, decoder, file_format)
+        match = match_header(fields, dataset) if file_format.header else positional_match(dataset)
+    except (HeaderError, EncodingError) as error:
+        raise ReadError(f"{label}: {error}") from error
+    decoder.eol = eol
+    line_breaks = LineBreaks(eol, file_format.delimiter, file_format.quote, len(fields))
+    return ReadFile(
+        label=label,
+        match=match,
+        has_header=file_format.header,
+        copy_encoding=decoder.copy_encoding,
+        tried=decoder.tried,
+        chunks=_normalised(chunks, line_breaks),
+        header_fields=fields,
+        line_breaks=line_breaks,
+        sample=decoder.sample,
+    )
+
+
+def _head(decoder: "_Decoder", file_format: FileFormat) -> tuple[bytes, Iterator[bytes]]:
+    """The first chunks, up to the first line's end; and every chunk, those included."""
+    chunks = iter(decoder)
+    seen: list[bytes] = []
+    quote = file_format.quote.encode()
+    for chunk in chunks:
+        seen.append(chunk)
+        head = b"".join(seen)
+        if first_line_end(head, quote) is not None:
+            break
+        if len(head) > MAX_HEADER_BYTES:
+            raise HeaderError(f"the first line is longer than {MAX_HEADER_BYTES >> 20} MB")
+    head = b"".join(seen)
+    if not head.strip():
+        raise ReadError(f"{decoder.label}: no data rows (the file is empty)")
+    return head, _chain(seen, chunks)
+
+
+def _header(head: bytes, decoder: "_Decoder", file_format: FileFormat) -> tuple[list[str], bytes]:
+    """The first line's fields, and the line ending the file's lines are made to use."""
+    end = first_line_end(head, file_format.quote.encode())
+    if end is None:
+        end = (len(head.rstrip(b"\r")), LF)
+    position, eol = end
+    # Line breaks are made uniform to the first data line's: when only the header's differs
+    # (a header written by another program), only the first chunk needs rewriting.
+    following = first_line_end(head[position + len(eol) :], file_format.quote.encode())
+    if following is not None:
+        eol = following[1]
+    text = head[:position].decode(decoder.header_encoding, errors="replace")
+    reader = csv.reader([text], delimiter=file_format.delimiter, quotechar=file_format.quote)
+    fields = next(reader, [""])
+    return fields, eol
+
+
+def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield from first
+    yield from rest
+
+
+def _normalised(chunks: Iterable[bytes], line_breaks: LineBreaks) -> Iterator[bytes]:
+    for chunk in chunks:
+        out = line_breaks.feed(chunk)
+        if out:
+            yield out
+    out = line_breaks.finish()
+    if out:
+        yield out
+
+
+class _Decoder:
+    """A stream's chunks as ASCII-compatible bytes for COPY, and the encoding COPY is told.
+
+    After a byte-order mark: its encoding. Otherwise ``EncodingTracker`` watches the chunks:
+    while they are ASCII or UTF-8 they pass unchanged (COPY in UTF-8); a file found to be in
+    the declared encoding on its first chunk passes unchanged too (COPY converts it), and one
+    found so later is transcoded here from that chunk on. Encodings PostgreSQL cannot convert,
+    and UTF-16/32, are transcoded here throughout.
+    """
+
+    def __init__(
+        self,
+        stream: IO[bytes],
+        declared: str,
+        chunk_size: int,
+        on_progress: Progress | None,
+        label: str,
+    ):
+        self.stream = stream
+        self.declared = codec_name(declared)
+        self.chunk_size = chunk_size
+        self.on_progress = on_progress
+        self.label = label
+        self.eol = LF
+        self.lines = 0
+        self.copy_encoding = "UTF8"
+        self.tried: tuple[str, ...] = tuple(dict.fromkeys((UTF8, self.declared)))
+        self.header_encoding = UTF8
+        self._transcoder = None
+        self._transcoding = ""
+        self.sample = bytearray()
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunk = self._read()
+        ended = not chunk
+        bom_encoding, chunk = split_bom(chunk)
+        tracker = None
+        if bom_encoding is not None:
+            self.tried = (f"{bom_encoding} (its byte-order mark)",)
+            self._decide(bom_encoding, passthrough_ok=True)
+        elif self.declared != UTF8:
+            # PostgreSQL checks UTF-8 itself; a file declared in another encoding is watched
+            # for being UTF-8 after all.
+            tracker = EncodingTracker(self.declared)
+        first = True
+        while True:
+            following = b"" if ended else self._read()
+            final = ended = not following
+            if tracker is not None:
+                decided = self._track(tracker, chunk, final)
+                if decided == self.declared:
+                    self._decide(decided, passthrough_ok=first)
+                    tracker = None
+            out = self._transcode(chunk, final) if self._transcoder else chunk
+            if tracker is not None or self._transcoder is not None:
+                # Counted only where this class reports errors itself (PostgreSQL counts
+                # lines for the rest).
+                self.lines += chunk.count(CR if self.eol == CR else LF)
+            if out:
+                yield out
+            if final:
+                return
+            chunk, first = following, False
+
+    def _read(self) -> bytes:
+        chunk = self.stream.read(self.chunk_size)
+        if self.on_progress is not None and chunk:
+            self.on_progress(len(chunk))
+        if len(self.sample) < SAMPLE_BYTES:
+            self.sample += chunk[: SAMPLE_BYTES - len(self.sample)]
+        return chunk
+
+    def _track(self, tracker: EncodingTracker, chunk: bytes, final: bool) -> str | None:
+        try:
+            return tracker.feed(chunk, final=final)
+        except EncodingError as error:
+            line = self._line_of(chunk, getattr(error.__cause__, "start", None))
+            raise ReadError(f"{self.label}: line {line}: {error}") from None
+
+    def _decide(self, encoding: str, passthrough_ok: bool) -> None:
+        """Use ``encoding`` from here on: passed through to COPY when PostgreSQL converts it
+        (and COPY has not started in another encoding), else transcoded to UTF-8 here."""
+        postgres = POSTGRES_ENCODINGS.get(encoding)
+        if passthrough_ok and postgres is not None and _ascii_compatible(encoding):
+            self.copy_encoding = postgres
+            self.header_encoding = encoding
+            return
+        self._transcoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        self._transcoding = encoding
+
+    def _transcode(self, chunk: bytes, final: bool) -> bytes:
+        try:
+            return self._transcoder.decode(chunk, final=final).encode(UTF8)
+        except UnicodeDecodeError as error:
+            raise ReadError(
+                f"{self.label}: line {self._line_of(chunk, error.start)}: cannot be read as "
+                f"{self._transcoding} ({error.reason}); encodings tried: {', '.join(self.tried)}"
+            ) from None
+
+    def _line_of(self, chunk: bytes, position: int | None) -> int:
+        """The line of byte ``position`` of ``chunk`` (its first line when unknown)."""
+        before = chunk[:position] if position is not None else b""
+        return self.lines + before.count(CR if self.eol == CR else LF) + 1
+
+
+def _ascii_compatible(encoding: str) -> bool:
+    return "utf-16" not in encoding and "utf-32" not in encoding

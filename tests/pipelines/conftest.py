@@ -19,7 +19,7 @@ from pipelines import storage
 from pipelines.catalogue import CATALOGUE
 from pipelines.datasets import Column, Dataset, FileFormat, L1Column, Mode
 from pipelines.loading import LoadResult, load_file
-from pipelines.reading import iter_chunks
+from pipelines.reading import ReadFile, read_bytes, read_stream
 
 DATAFLOW_ID = "dataflow-client"
 DATAFLOW_KEY = "dataflow-secret-key"
@@ -68,12 +68,13 @@ def _reset_dataset_schemas(conn: psycopg.Connection) -> None:
 
 def make_dataset(
     mode: Mode = Mode.SNAPSHOT,
-    columns: str = "a:integer b:text",
+    columns: str | tuple[Column, ...] = "a:integer b:text",
     l1: tuple[L1Column, ...] = (),
     name: str = "things",
     **options,
 ) -> Dataset:
-    """A test dataset: ``columns`` is "name:type ..."; file-format options go to FileFormat."""
+    """A test dataset: ``columns`` is "name:type ..." or Columns; file-format options go to
+    FileFormat."""
     format_fields = set(FileFormat.__dataclass_fields__)
     file_format = FileFormat(**{k: v for k, v in options.items() if k in format_fields})
     rest = {k: v for k, v in options.items() if k not in format_fields}
@@ -81,7 +82,9 @@ def make_dataset(
         organisation="test",
         name=name,
         mode=mode,
-        columns=tuple(Column(*spec.split(":")) for spec in columns.split()),
+        columns=columns
+        if isinstance(columns, tuple)
+        else tuple(Column(*spec.split(":")) for spec in columns.split()),
         file_format=file_format,
         l1_columns=l1,
         **rest,
@@ -91,8 +94,33 @@ def make_dataset(
 def load_bytes(
     pg: psycopg.Connection, dataset: Dataset, data: bytes, datafile: str, **options
 ) -> LoadResult:
-    chunks = iter_chunks(io.BytesIO(data), dataset.file_format, chunk_size=7)
-    return load_file(pg, dataset, chunks, datafile=datafile, **options)
+    """Load ``data`` as the file ``datafile``, read in 7-byte chunks (every boundary case)."""
+    files = (read_bytes(data, dataset, datafile, chunk_size=7) for _ in range(1))
+    return load_file(pg, dataset, files, datafile=datafile, **options)
+
+
+class ChunkStream(io.RawIOBase):
+    """A binary stream whose reads return the chunks of an iterator, one at most per read."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if not self._pending:
+            self._pending = next(self._chunks, b"")
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+
+def read_chunks(chunks: Iterator[bytes], dataset: Dataset, datafile: str) -> Iterator[ReadFile]:
+    """The file made of ``chunks``, read as it arrives (for loads that must take their time)."""
+    yield read_stream(ChunkStream(chunks), dataset, datafile)
 
 
 def rows(pg: psycopg.Connection, dataset: Dataset, table: str, columns: str = "*") -> list:

@@ -81,8 +81,9 @@ def eu_membership() -> bytes:
     ).encode()
 
 
+# Windows-1252 (the source's declared encoding), bare CR line ends, no final line end.
 COMTRADE = (
-    b"\xef\xbb\xbfctyCode,cty Name English,cty Fullname English,Cty Abbreviation,Cty Comments,"
+    b"ctyCode,cty Name English,cty Fullname English,Cty Abbreviation,Cty Comments,"
     b"ISO2-digit Alpha,ISO3-digit Alpha,Start Valid Year,End Valid Year\r"
     b"0,World,World,World,,WL,WLD,1962,2061\r"
     b"4,Afghanistan,Afghanistan,Afghanistan,,AF,AFG,1962,2061\r"

@@ -63,13 +63,17 @@ def test_ons_postcode_directory_appends_each_release_with_its_publication_date(p
     assert len(l1_columns) == 2 + 51 and l1_columns[-1] == "publication_date"
 
 
-def test_ons_zip_without_the_csv_fails_with_the_original_message(pg, settings, store):
+def test_ons_zip_without_the_csv_fails_naming_the_members_it_holds(pg, settings, store):
     source = CATALOGUE.get("ons.postcode_directory")
-    store(f"{source.folder}/ONSPD_AUG_2020_UK.zip", zip_bytes({"Data/readme.txt": b"x"}))
+    members = {"Data/readme.txt": b"x", "Data/ONSPD_AUG_2020_UK.txt": b"pcd\n"}
+    store(f"{source.folder}/ONSPD_AUG_2020_UK.zip", zip_bytes(members))
 
     [result] = ingest_sources(CATALOGUE, [source.id], settings.DATASETS_FOLDER)
 
-    assert result.failures == [("ONSPD_AUG_2020_UK.zip", "No valid CSV found in zip file.")]
+    [(name, message)] = result.failures
+    assert name == "ONSPD_AUG_2020_UK.zip"
+    assert message.startswith("ONSPD_AUG_2020_UK.zip: the zip holds no member matching ")
+    assert message.endswith("; it holds Data/ONSPD_AUG_2020_UK.txt, Data/readme.txt")
 
 
 def test_dit_reference_postcodes_snapshot_with_quoted_empties_as_null(pg, ingest):

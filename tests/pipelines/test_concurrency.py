@@ -19,7 +19,7 @@ from psycopg import sql
 from pipelines.datasets import Mode
 from pipelines.loading import load_file
 from pipelines.locking import lock_dataset_for_transaction
-from tests.pipelines.conftest import load_bytes, make_dataset, rows
+from tests.pipelines.conftest import load_bytes, make_dataset, read_chunks, rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def test_a_reader_during_a_load_sees_the_old_rows_or_the_new(pg, conninfo, mode,
     with psycopg.connect(conninfo, autocommit=True) as loader_conn:
         loader = threading.Thread(
             target=load_file,
-            args=(loader_conn, dataset, slow_chunks(30)),
+            args=(loader_conn, dataset, read_chunks(slow_chunks(30), dataset, "new.csv")),
             kwargs={"datafile": "new.csv", "rebuild": rebuild},
         )
         loader.start()
@@ -80,7 +80,7 @@ def test_a_load_killed_mid_copy_leaves_the_previous_data_and_no_stray_tables(
         import sys, time, psycopg
         from pipelines.datasets import Mode
         from pipelines.loading import load_file
-        from tests.pipelines.conftest import make_dataset
+        from tests.pipelines.conftest import make_dataset, read_chunks
 
         def chunks():
             yield b"a,b\\n"
@@ -90,8 +90,9 @@ def test_a_load_killed_mid_copy_leaves_the_previous_data_and_no_stray_tables(
             time.sleep(60)
 
         with psycopg.connect(sys.argv[1], autocommit=True) as conn:
-            load_file(conn, make_dataset(Mode.{mode.name}), chunks(), datafile="killed.csv",
-                      rebuild={rebuild})
+            dataset = make_dataset(Mode.{mode.name})
+            files = read_chunks(chunks(), dataset, "killed.csv")
+            load_file(conn, dataset, files, datafile="killed.csv", rebuild={rebuild})
         """
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "dss.test_settings"}

@@ -1,0 +1,261 @@
+"""COPY of one ``ReadFile`` into a table, and what its errors mean.
+
+A file whose columns all belong to the dataset is copied straight into the table, its
+columns named in the file's order (a moved column needs no rewriting). Otherwise it goes
+through a stage table (``Stage``): columns a dataset ignores or that have no header land in
+spare text columns; a column with a declared date format, or numbers written with a decimal
+comma, lands as text that a CHECK constraint tests as it is copied (so a bad value is refused
+naming its line) and ``Stage.expressions`` convert.
+"""
+
+import csv
+import re
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from pipelines.datasets import Column, Dataset
+from pipelines.date_formats import parse_date_format
+from pipelines.reading import ReadFile
+
+NUMERIC_TYPES = frozenset({"numeric", "double precision", "integer", "bigint"})
+# Numbers written 1.234,56 or 87,5 (a point groups thousands, a comma starts the decimals);
+# whole numbers without the decimals.
+DECIMAL_COMMA = r"^\s*[-+]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
+WHOLE_NUMBER = r"^\s*[-+]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)\s*$"
+WHOLE_TYPES = frozenset({"integer", "bigint"})
+CHECK_PREFIX = "dss_check_"
+UNNAMED_PREFIX = "dss_unnamed_"
+EXTRA_PREFIX = "dss_extra_"
+ENCODING_ERRORS = frozenset({"22021", "22P05"})  # invalid byte sequence, no equivalent
+DATE_ERRORS = frozenset({"22007", "22008"})  # invalid datetime format, field out of range
+DATE_HINT = "dates are read year first (ISO 8601); a column with other dates declares its format"
+_MAX_QUOTED = 200
+
+
+def converted(dataset: Dataset, column: Column) -> bool:
+    """True when the column is copied as text and converted: a declared date format, or a
+    number with a decimal comma."""
+    return column.date_format is not None or (
+        dataset.file_format.decimal_comma and column.type in NUMERIC_TYPES
+    )
+
+
+def copies_directly(dataset: Dataset, read_file: ReadFile) -> bool:
+    """True when ``read_file`` can be copied straight into the dataset's L0."""
+    return None not in read_file.match.targets and not any(
+        converted(dataset, column) for column in dataset.columns
+    )
+
+
+@dataclass
+class Stage:
+    """A load's stage table: the data columns (converted ones as text) and spare columns."""
+
+    dataset: Dataset
+    table: sql.Identifier
+    spare: int = 0
+    checks: list[str] = field(default_factory=list)
+
+    def column_definitions(self) -> list[sql.Composable]:
+        definitions = []
+        for column in self.dataset.columns:
+            kind = "text" if converted(self.dataset, column) else column.type
+            definitions.append(sql.SQL("{} {}").format(sql.Identifier(column.name), sql.SQL(kind)))
+        return definitions
+
+    def add_checks(self, cursor: psycopg.Cursor) -> None:
+        """The CHECK constraints that test converted columns' text as it is copied."""
+        for index, column in enumerate(self.dataset.columns):
+            if not converted(self.dataset, column):
+                continue
+            name = sql.Identifier(column.name)
+            if column.date_format is not None:
+                date_format = parse_date_format(column.date_format)
+                test = sql.SQL("{name} ~ {pattern} AND {parse}({name}, {template}) IS NOT NULL")
+                parse = "to_timestamp" if column.type == "timestamp" else "to_date"
+                test = test.format(
+                    name=name,
+                    pattern=sql.Literal(date_format.pattern),
+                    parse=sql.SQL(parse),
+                    template=sql.Literal(date_format.template),
+                )
+            else:
+                pattern = WHOLE_NUMBER if column.type in WHOLE_TYPES else DECIMAL_COMMA
+                test = sql.SQL("{} ~ {}").format(name, sql.Literal(pattern))
+            cursor.execute(
+                sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NULL OR ({}))").format(
+                    self.table, sql.Identifier(f"{CHECK_PREFIX}{index}"), name, test
+                )
+            )
+
+    def expressions(self, qualifier: str | None = None) -> list[sql.Composable]:
+        """Each data column's value from the stage, converted where needed."""
+        out = []
+        for column in self.dataset.columns:
+            ref = sql.Identifier(*([qualifier] if qualifier else []), column.name)
+            if column.date_format is not None:
+                template = sql.Literal(parse_date_format(column.date_format).template)
+                if column.type == "timestamp":
+                    # to_timestamp answers in the session's time zone, pinned to UTC.
+                    expression = sql.SQL("to_timestamp({}, {})::timestamp").format(ref, template)
+                else:
+                    expression = sql.SQL("to_date({}, {})").format(ref, template)
+            elif converted(self.dataset, column):
+                expression = sql.SQL("replace(replace({}, '.', ''), ',', '.')::{}").format(
+                    ref, sql.SQL(column.type)
+                )
+            else:
+                expression = ref
+            out.append(expression)
+        return out
+
+    def spare_columns(self, cursor: psycopg.Cursor, read_file: ReadFile, number: int) -> list[str]:
+        """Spare text columns for the file's columns that are not loaded; the ones with no
+        header get a CHECK that they hold no value. Returns the COPY's column names."""
+        names = []
+        unnamed_from = read_file.match.width - read_file.match.unnamed
+        for position, target in enumerate(read_file.match.targets):
+            if target is not None:
+                names.append(target)
+                continue
+            name = f"{EXTRA_PREFIX}{number}_{position}"
+            cursor.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(
+                    self.table, sql.Identifier(name)
+                )
+            )
+            if position >= unnamed_from:
+                cursor.execute(
+                    sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NULL)").format(
+                        self.table,
+                        sql.Identifier(f"{UNNAMED_PREFIX}{number}_{position}"),
+                        sql.Identifier(name),
+                    )
+                )
+            names.append(name)
+        return names
+
+
+def copy_file(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    table: sql.Composable,
+    read_file: ReadFile,
+    columns: list[str],
+) -> int:
+    """COPY ``read_file`` into ``columns`` of ``table`` (in the file's order); the row count."""
+    file_format = dataset.file_format
+    options = [
+        sql.SQL("FORMAT csv"),
+        sql.SQL("HEADER {}").format(sql.SQL("true" if read_file.has_header else "false")),
+        sql.SQL("DELIMITER {}").format(sql.Literal(file_format.delimiter)),
+        sql.SQL("QUOTE {}").format(sql.Literal(file_format.quote)),
+        sql.SQL("ENCODING {}").format(sql.Literal(read_file.copy_encoding)),
+    ]
+    forced = [name for name in dataset.force_null_columns if name in columns]
+    if forced:
+        options.append(
+            sql.SQL("FORCE_NULL ({})").format(sql.SQL(", ").join(map(sql.Identifier, forced)))
+        )
+    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+        table,
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(options),
+    )
+    with cursor.copy(statement) as copy:
+        for chunk in read_file.chunks:
+            copy.write(chunk)
+    return cursor.rowcount
+
+
+_COPY_CONTEXT = re.compile(
+    r"^COPY .+?, line (?P<line>\d+)(?:, column (?P<column>.+?): (?P<value>.*)|: (?P<text>.*))?$",
+    re.DOTALL,
+)
+_QUOTED_VALUE = re.compile(r'"(?P<value>.*)"\s*$', re.DOTALL)
+
+
+def describe_error(
+    error: psycopg.Error,
+    label: str,
+    dataset: Dataset | None = None,
+    read_file: ReadFile | None = None,
+) -> str:
+    """A message naming the file, and for COPY errors the line, column and value."""
+    diag = error.diag
+    primary = diag.message_primary or str(error).strip()
+    if diag.sqlstate in ENCODING_ERRORS and read_file is not None:
+        primary += f"; encodings tried: {', '.join(read_file.tried)}"
+        guess = read_file.guessed_encoding
+        if guess is not None:
+            primary += f"; it looks like {guess}"
+    context = (diag.context or "").split("\nPL/pgSQL")[0].strip()
+    match = _COPY_CONTEXT.match(context) if context else None
+    if match is None:
+        return f"{label}: {primary}"
+    where = f"line {match['line']}"
+    if match["column"]:
+        value = match["value"]
+        value = "empty (NULL)" if value == "null input" else _truncate(value)
+        if diag.sqlstate in DATE_ERRORS:
+            primary += f" ({DATE_HINT})"
+        return f"{label}: {where}, column {match['column']}, value {value}: {primary}"
+    if match["text"] and dataset is not None and read_file is not None:
+        found = _column_and_value(error, match["text"], dataset, read_file)
+        if found is not None:
+            column, value, reason = found
+            return f"{label}: {where}, column {column}, value {_truncate(value)}: {reason}"
+    if match["text"]:
+        where += f" ({_truncate(match['text'])})"
+    return f"{label}: {where}: {primary}"
+
+
+def _column_and_value(
+    error: psycopg.Error, text: str, dataset: Dataset, read_file: ReadFile
+) -> tuple[str, str, str] | None:
+    """For an error raised by a stage's CHECK: the column, its value on the line, and why."""
+    quoted = _QUOTED_VALUE.match(text)
+    line = quoted["value"].replace('""', '"') if quoted else text
+    file_format = dataset.file_format
+    fields = next(csv.reader([line], delimiter=file_format.delimiter, quotechar=file_format.quote))
+    targets = read_file.match.targets
+    constraint = error.diag.constraint_name or ""
+
+    def value_of(position: int) -> str:
+        return f'"{fields[position]}"' if position < len(fields) else "empty (NULL)"
+
+    if constraint.startswith(UNNAMED_PREFIX):
+        position = int(constraint.rsplit("_", 1)[1])
+        reason = "a column with no header holds a value"
+        return f"{position + 1} (no header)", value_of(position), reason
+    columns = list(dataset.columns)
+    if constraint.startswith(CHECK_PREFIX):
+        candidates = [columns[int(constraint[len(CHECK_PREFIX) :])]]
+    else:  # raised by to_date inside a CHECK: the column holding the value it names
+        candidates = [column for column in columns if converted(dataset, column)]
+        if not candidates:
+            return None
+        named = re.search(r'"(.*)"', error.diag.message_primary or "")
+        if named:
+            holding = [
+                column
+                for column in candidates
+                if column.name in targets
+                and value_of(targets.index(column.name)) == f'"{named[1]}"'
+            ]
+            candidates = holding or candidates
+    column = candidates[0]
+    if column.name not in targets:
+        return None
+    value = value_of(targets.index(column.name))
+    if column.date_format is not None:
+        return column.name, value, f"does not fit the date format {column.date_format}"
+    if column.type in WHOLE_TYPES:
+        return column.name, value, "is not a whole number (1.234)"
+    return column.name, value, "is not a number written with a decimal comma (1.234,56)"
+
+
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_QUOTED else text[:_MAX_QUOTED] + "…"
