@@ -133,15 +133,6 @@ class FileFormat:
         if self.member_pattern:
             re.compile(self.member_pattern)
 
-    @property
-    def codec(self) -> str:
-        return codecs.lookup(self.encoding).name
-
-    @property
-    def postgres_encoding(self) -> str | None:
-        """The encoding name for COPY, or None when Python must transcode to UTF-8."""
-        return POSTGRES_ENCODINGS.get(self.codec)
-
 
 @dataclass(frozen=True)
 class L1Context:
