@@ -1,5 +1,6 @@
 """The storage layer behaves the same on the local folder and on S3 (moto's server)."""
 
+import fcntl
 import io
 from collections.abc import Iterator
 from datetime import datetime
@@ -155,3 +156,82 @@ def test_s3_objects_land_in_the_configured_bucket(s3_storage, s3_client):
 
     body = s3_client.get_object(Bucket=s3_storage, Key="ons/file.csv")["Body"].read()
     assert body == b"in the bucket"
+
+
+class Rejected(Exception):
+    pass
+
+
+def reject_when_shorter_than(length: int):
+    """A check that reads the whole written file and refuses it under ``length`` bytes."""
+
+    def check(written) -> None:
+        if len(written.read()) < length:
+            raise Rejected(f"shorter than {length}")
+
+    return check
+
+
+def test_a_checked_write_is_stored_only_when_its_check_passes(backend):
+    storage.save_stream("checked/file.zip", io.BytesIO(b"previous"))
+
+    with pytest.raises(Rejected, match="shorter than 100"):
+        storage.save_stream("checked/file.zip", io.BytesIO(b"short"), reject_when_shorter_than(100))
+    storage.save_stream("checked/new.zip", io.BytesIO(b"x" * 100), reject_when_shorter_than(100))
+
+    assert list(storage.list_files("checked")) == ["file.zip", "new.zip"]
+    with storage.open_file("checked/file.zip") as stored:
+        assert stored.read() == b"previous"
+
+
+def test_a_refused_local_write_leaves_no_temporary_file_on_disk(storage_folder):
+    with pytest.raises(Rejected):
+        storage.save_stream("folder/file.zip", io.BytesIO(b"short"), reject_when_shorter_than(9))
+
+    assert list((storage_folder / "folder").iterdir()) == []
+
+
+def test_open_seekable_reads_any_range_of_a_stored_file(backend):
+    data = bytes(range(256)) * 5000
+    storage.save_stream("ranges/file.bin", io.BytesIO(data))
+
+    with storage.open_seekable("ranges/file.bin") as stream:
+        stream.seek(-22, io.SEEK_END)
+        tail = stream.read()
+        stream.seek(1000)
+        middle = stream.read(300)
+
+    assert (tail, middle) == (data[-22:], data[1000:1300])
+    with pytest.raises(FileNotFoundError):
+        storage.open_seekable("ranges/missing.bin")
+
+
+def abandoned_partial(folder, name: str = ".partial-abc") -> object:
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / name
+    partial.write_bytes(b"half a file")
+    return partial
+
+
+def test_abandoned_temporary_files_are_removed_and_live_ones_kept(storage_folder, monkeypatch):
+    monkeypatch.setattr(storage, "PARTIAL_GRACE_SECONDS", 0)
+    abandoned = abandoned_partial(storage_folder / "source" / "2024")
+    live = abandoned_partial(storage_folder / "source", ".partial-live")
+    storage.save_stream("source/kept.csv", io.BytesIO(b"a\n"))
+    elsewhere = abandoned_partial(storage_folder / "other")
+
+    with open(live, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        removed = storage.remove_abandoned_partials("source")
+
+    assert removed == ["source/2024/.partial-abc"]
+    assert not abandoned.exists()
+    assert live.exists() and elsewhere.exists()
+    assert list(storage.list_files("source")) == ["kept.csv"]
+
+
+def test_a_temporary_file_seconds_old_is_not_taken_for_abandoned(storage_folder):
+    young = abandoned_partial(storage_folder / "source")
+
+    assert storage.remove_abandoned_partials("source") == []
+    assert young.exists()

@@ -11,14 +11,15 @@ from pipelines import storage
 from pipelines.catalogue import CATALOGUE
 from pipelines.fetching import USER_AGENT, FetchError, fetch_source, fetch_sources, http_session
 from pipelines.sources import Catalogue, FixedUrl, Listing, Source, StoredName
-from tests.pipelines.conftest import make_dataset
+from tests.pipelines.conftest import make_dataset, zip_bytes
 
 ONS = CATALOGUE.get("ons.postcode_directory")
 ONS_FOLDER = "datasets/ons/postcode_directory"
 
 
 def release(month: str) -> bytes:
-    return f"zip of {month} ".encode() * 1000
+    """A release's zip, as the portal serves it."""
+    return zip_bytes({f"ONSPD_{month}.csv": f"pcd,{month}\n".encode() * 1000})
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def read(key: str) -> bytes:
 
 
 def test_fetch_downloads_only_releases_newer_than_the_newest_stored(ons_portal, http_server):
-    storage.save_stream(f"{ONS_FOLDER}/ONSPD_MAY_2019_UK.zip", io.BytesIO(b"old"))
+    storage.save_stream(f"{ONS_FOLDER}/ONSPD_MAY_2019_UK.zip", io.BytesIO(release("old")))
     ons_portal("february-2019", "may-2019", "july-2019", "august-2019")
 
     result = fetch()
@@ -206,8 +207,9 @@ def test_fetch_sources_command_reports_downloads(ons_portal, db):
 
     assert "ons.postcode_directory: downloaded ONSPD_MAY_2019_UK.zip" in out.getvalue()
     assert (
-        "1 source(s): 1 file(s) downloaded, 0 already stored, 0 source(s) failed" in out.getvalue()
-    )
+        "1 source(s): 1 file(s) downloaded, 0 already stored, 0 stored file(s) damaged, "
+        "0 download(s) refused, 0 source(s) failed"
+    ) in out.getvalue()
 
 
 def test_fetch_sources_command_fails_when_a_source_fails(ons_portal, db):
