@@ -151,9 +151,9 @@ def _fetch(
     result.cleaned = storage.remove_abandoned_partials(prefix)
     for key in result.cleaned:
         logger.warning("%s: removed %s, left by a fetch that was killed", source.id, key)
-    stored = _stored_whole(source, prefix, result)
+    stored, damaged = _stored_whole(source, prefix, result)
     if isinstance(source.origin, Listing):
-        wanted = _wanted_from_listing(source.origin, stored, session, result)
+        wanted = _wanted_from_listing(source.origin, stored, damaged, session, result)
     else:
         wanted = _wanted_from_fixed_url(source.origin, stored, session, result)
     for name, url in wanted:
@@ -163,19 +163,21 @@ def _fetch(
         result.downloaded.append(name)
 
 
-def _stored_whole(source: Source, prefix: str, result: FetchResult) -> set[str]:
-    """The names of the source's stored files that open; the others go to ``damaged``."""
-    whole = set()
+def _stored_whole(source: Source, prefix: str, result: FetchResult) -> tuple[set[str], set[str]]:
+    """The names of the source's stored files that open, and of those that do not (each
+    also goes to the result's ``damaged`` with its reason)."""
+    whole, damaged = set(), set()
     for name in storage.list_files(prefix):
         reason = stored_file_damage(posixpath.join(prefix, name))
         if reason is None:
             whole.add(name)
             continue
+        damaged.add(name)
         result.damaged.append(f"{name}: {reason}")
         logger.warning(
             "%s: stored %s does not open (%s); fetching it again", source.id, name, reason
         )
-    return whole
+    return whole, damaged
 
 
 def stored_file_damage(key: str) -> str | None:
@@ -223,7 +225,11 @@ def _is_zip(name: str) -> bool:
 
 
 def _wanted_from_listing(
-    listing: Listing, stored: set[str], session: requests.Session, result: FetchResult
+    listing: Listing,
+    stored: set[str],
+    damaged: set[str],
+    session: requests.Session,
+    result: FetchResult,
 ) -> list[tuple[str, str]]:
     offered = offered_files(listing, session)
     stored_dates = [day for day in map(listing.stored_name.date_of, stored) if day]
@@ -231,7 +237,9 @@ def _wanted_from_listing(
     wanted = []
     for day, url in sorted(offered.items()):
         name = listing.stored_name.name_for(day)
-        if name in stored or (newest is not None and day - newest < listing.refresh_delay):
+        # A damaged stored file is fetched again even when newer ones are stored.
+        recent = newest is not None and day - newest < listing.refresh_delay
+        if name in stored or (recent and name not in damaged):
             result.already_stored += 1
             continue
         if listing.download_pattern:

@@ -1,8 +1,10 @@
 """Fetching from a real HTTP server on 127.0.0.1: only newer files, back-filled, streamed
 into storage, retried after a dropped connection, never left half-written."""
 
+import gzip
 import io
 import json
+import zipfile
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -11,15 +13,19 @@ from pipelines import storage
 from pipelines.catalogue import CATALOGUE
 from pipelines.fetching import USER_AGENT, FetchError, fetch_source, fetch_sources, http_session
 from pipelines.sources import Catalogue, FixedUrl, Listing, Source, StoredName
-from tests.pipelines.conftest import make_dataset, zip_bytes
+from tests.pipelines.conftest import make_dataset
 
 ONS = CATALOGUE.get("ons.postcode_directory")
 ONS_FOLDER = "datasets/ons/postcode_directory"
 
 
 def release(month: str) -> bytes:
-    """A release's zip, as the portal serves it."""
-    return zip_bytes({f"ONSPD_{month}.csv": f"pcd,{month}\n".encode() * 1000})
+    """A release's zip, as the portal serves it (the same bytes at every call)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        member = zipfile.ZipInfo(f"ONSPD_{month}.csv", date_time=(2019, 5, 1, 0, 0, 0))
+        archive.writestr(member, f"pcd,{month}\n".encode() * 1000, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -366,3 +372,215 @@ def test_fetch_sources_command_reports_a_storage_error_and_exits_non_zero(ons_po
         call_command("fetch_sources", "--all", stdout=io.StringIO(), stderr=err)
 
     assert err.getvalue().startswith("ons.postcode_directory: NotADirectoryError")
+
+
+# A download is checked before it replaces its key: the length the server declared, and a
+# zip's central directory and member CRCs. Servers below lie about the length, compress,
+# send chunks, or damage a member.
+
+MAY_DATA = "/sharing/rest/content/items/may2019/data"
+MAY_KEY = f"{ONS_FOLDER}/ONSPD_MAY_2019_UK.zip"
+
+
+def lying_route(data: bytes | list[bytes], declared: list[int | None], headers=None):
+    """Sends ``data`` (or the next of a list of bodies) under the next ``declared``
+    Content-Length (None: chunked, no length); the last of each stays. Then closes."""
+    bodies = data if isinstance(data, list) else [data]
+    calls = []
+
+    def route(handler, recorded):
+        calls.append(recorded.path)
+        body = bodies[min(len(calls), len(bodies)) - 1]
+        length = declared[min(len(calls), len(declared)) - 1]
+        handler.send_response(200)
+        handler.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        if length is None:
+            handler.send_header("Transfer-Encoding", "chunked")
+        else:
+            handler.send_header("Content-Length", str(length))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            if length is None:
+                handler.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+            else:
+                handler.wfile.write(body)
+        handler.wfile.flush()
+        handler.close_connection = True
+
+    return route, calls
+
+
+def test_a_zip_declared_shorter_than_it_is_is_refused_and_fetched_again(ons_portal, http_server):
+    ons_portal("may-2019")
+    data = release("may-2019")
+    route, calls = lying_route(data, [len(data) // 2, len(data)])
+    http_server.routes[MAY_DATA] = route
+
+    result = fetch()
+
+    assert len(calls) == 2
+    assert read(MAY_KEY) == data
+    assert result.downloaded == ["ONSPD_MAY_2019_UK.zip"]
+    [refusal] = result.refused
+    assert refusal.startswith(http_server.url + MAY_DATA + ": not a readable zip")
+
+
+def test_a_zip_always_declared_shorter_is_never_stored(ons_portal, http_server):
+    ons_portal("may-2019")
+    data = release("may-2019")
+    route, calls = lying_route(data, [len(data) - 100])
+    http_server.routes[MAY_DATA] = route
+
+    with pytest.raises(FetchError, match="failed 3 times: not a readable zip"):
+        fetch()
+
+    assert len(calls) == 3 and stored() == []
+
+
+@pytest.mark.parametrize("name", ["export.csv", "export.zip"])
+def test_a_file_declared_longer_than_it_is_is_refused_with_both_lengths(http_server, name):
+    data = release("may-2019") if name.endswith(".zip") else EXPORT * 100
+    route, calls = lying_route(data, [len(data) + 500])
+    http_server.routes["/" + name] = route
+    source = fixed_url_source("longer", f"{http_server.url}/{name}")
+    session = http_session(retries=0, backoff=0)
+
+    [result] = fetch_sources(
+        Catalogue([source]), [source.id], "datasets", session=session, backoff=0
+    )
+
+    assert "failed 3 times" in result.error
+    expected = f"declared {len(data) + 500} bytes (Content-Length), received {len(data)}"
+    assert len(result.refused) == 3
+    assert all(expected in refusal for refusal in result.refused)
+    assert list(storage.list_files("datasets/test/longer")) == []
+
+
+def damaged_member(data: bytes) -> bytes:
+    """``data`` (a zip) with one byte of its first member's compressed bytes changed."""
+    position = len(data) // 3
+    return data[:position] + bytes([data[position] ^ 0xFF]) + data[position + 1 :]
+
+
+def test_a_zip_with_a_damaged_member_is_refused_naming_the_member(ons_portal, http_server):
+    ons_portal("may-2019")
+    data = damaged_member(release("may-2019"))
+    route, _ = lying_route(data, [len(data)])
+    http_server.routes[MAY_DATA] = route
+
+    with pytest.raises(FetchError, match=r"zip member ONSPD_may-2019\.csv is damaged"):
+        fetch()
+
+    assert stored() == []
+
+
+def test_a_compressed_answer_is_measured_as_sent_and_stored_decoded(ons_portal, http_server):
+    ons_portal("may-2019")
+    data = release("may-2019")
+    sent = gzip.compress(data)
+    route, _ = lying_route(sent, [len(sent)], {"Content-Encoding": "gzip"})
+    http_server.routes[MAY_DATA] = route
+
+    result = fetch()
+
+    assert result.refused == [] and read(MAY_KEY) == data
+
+
+def test_a_compressed_answer_declared_longer_is_refused(ons_portal, http_server):
+    ons_portal("may-2019")
+    sent = gzip.compress(release("may-2019"))
+    route, _ = lying_route(sent, [len(sent) + 10, len(sent)], {"Content-Encoding": "gzip"})
+    http_server.routes[MAY_DATA] = route
+
+    result = fetch()
+
+    [refusal] = result.refused
+    assert f"declared {len(sent) + 10} bytes (Content-Length), received {len(sent)}" in refusal
+    assert read(MAY_KEY) == release("may-2019")
+
+
+def test_a_chunked_answer_without_a_length_is_checked_as_a_zip(ons_portal, http_server):
+    ons_portal("may-2019")
+    data = release("may-2019")
+    answers = [data[: len(data) // 2], data]
+    route, calls = lying_route(b"", [None])
+    http_server.routes[MAY_DATA] = lambda handler, recorded: (
+        lying_route(answers[min(len(calls), 1)], [None])[0](handler, recorded) or calls.append(1)
+    )
+
+    result = fetch()
+
+    [refusal] = result.refused
+    assert "not a readable zip" in refusal
+    assert read(MAY_KEY) == data
+
+
+# A stored file that does not open is fetched again rather than counted as present.
+
+
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_a_stored_truncated_zip_is_fetched_again(ons_portal, http_server, request, backend):
+    if backend == "s3":
+        request.getfixturevalue("s3_storage")
+    ons_portal("may-2019", "july-2019")
+    whole = release("may-2019")
+    storage.save_stream(MAY_KEY, io.BytesIO(whole[: len(whole) - 40]))
+    storage.save_stream(f"{ONS_FOLDER}/ONSPD_JUL_2019_UK.zip", io.BytesIO(release("july-2019")))
+
+    result = fetch()
+
+    assert result.downloaded == ["ONSPD_MAY_2019_UK.zip"] and result.already_stored == 1
+    [damage] = result.damaged
+    assert damage.startswith("ONSPD_MAY_2019_UK.zip: not a readable zip")
+    assert read(MAY_KEY) == whole
+    assert fetch().damaged == []
+
+
+def test_a_stored_damaged_zip_stays_when_fetching_it_again_fails(ons_portal, http_server):
+    ons_portal("may-2019")
+    truncated = release("may-2019")[:-40]
+    storage.save_stream(MAY_KEY, io.BytesIO(truncated))
+    route, _ = lying_route(truncated, [len(truncated)])
+    http_server.routes[MAY_DATA] = route
+
+    with pytest.raises(FetchError, match="not a readable zip"):
+        fetch()
+
+    assert read(MAY_KEY) == truncated
+
+
+def test_a_fetch_removes_temporary_files_left_by_a_killed_write(
+    ons_portal, storage_folder, monkeypatch
+):
+    monkeypatch.setattr(storage, "PARTIAL_GRACE_SECONDS", 0)
+    ons_portal("may-2019")
+    folder = storage_folder / ONS_FOLDER
+    folder.mkdir(parents=True)
+    (folder / ".partial-killed").write_bytes(b"half")
+
+    result = fetch()
+
+    assert result.cleaned == [f"{ONS_FOLDER}/.partial-killed"]
+    assert sorted(path.name for path in folder.iterdir()) == ["ONSPD_MAY_2019_UK.zip"]
+
+
+def test_fetch_sources_command_reports_refusals_and_damage(ons_portal, http_server, db):
+    ons_portal("may-2019")
+    data = release("may-2019")
+    storage.save_stream(MAY_KEY, io.BytesIO(data[:100]))
+    route, _ = lying_route(data, [len(data) + 7, len(data)])
+    http_server.routes[MAY_DATA] = route
+    out = io.StringIO()
+
+    call_command("fetch_sources", "--ons.postcode_directory", stdout=out)
+
+    lines = out.getvalue()
+    assert "ons.postcode_directory: stored ONSPD_MAY_2019_UK.zip: not a readable zip" in lines
+    assert (
+        f"ons.postcode_directory: refused {http_server.url}{MAY_DATA}: "
+        f"declared {len(data) + 7} bytes (Content-Length), received {len(data)}"
+    ) in lines
+    assert "1 file(s) downloaded, 0 already stored, 1 stored file(s) damaged, " in lines
+    assert "1 download(s) refused, 0 source(s) failed" in lines
