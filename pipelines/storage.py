@@ -11,8 +11,9 @@ shows an object (multipart or not) once its upload has completed. A write can be
 check, run on the complete written file before it replaces the key; a check that raises
 refuses the file (the key keeps what it held).
 
-A process killed while writing leaves its temporary file (local folder) behind;
-``remove_abandoned_partials`` removes those no live write holds.
+A process killed while writing leaves its temporary file (local folder) or an unfinished
+multipart upload (S3, invisible but billed) behind; ``remove_abandoned_partials`` removes
+them.
 """
 
 import fcntl
@@ -22,7 +23,7 @@ import posixpath
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -35,9 +36,12 @@ from storages.utils import clean_name
 # Temporary files of writes in progress start with this; listings leave them out.
 PARTIAL_PREFIX = ".partial-"
 READ_BUFFER_BYTES = 1024 * 1024
-# A temporary file younger than this is never removed as abandoned: its writer may not have
-# locked it yet (it is created, then locked).
+# An empty temporary file younger than this is never removed as abandoned: its writer may
+# not have locked it yet (it is created, then locked, then written).
 PARTIAL_GRACE_SECONDS = 10.0
+# An S3 multipart upload started longer ago than this and not completed is taken for
+# abandoned (S3 cannot tell a live upload from a dead one; uploads take minutes, not a day).
+UPLOAD_ABANDONED_AFTER = timedelta(days=1)
 
 # Runs on a complete written file (open for binary reads, at its start) before the file
 # replaces its key; raises to refuse it.
@@ -117,6 +121,23 @@ class BucketStorage(S3Storage):
             _run_check(content, copy)
             copy.seek(0)
             return super()._save(name, File(copy, name=content.name))
+
+    def abort_abandoned_uploads(self, prefix: str) -> list[str]:
+        folder = self._normalize_name(clean_name(prefix.strip("/"))) + "/"
+        started_before = datetime.now(UTC) - UPLOAD_ABANDONED_AFTER
+        client = self.connection.meta.client
+        pages = client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket_name, Prefix=folder
+        )
+        aborted = []
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] <= started_before:
+                    client.abort_multipart_upload(
+                        Bucket=self.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
+                    aborted.append(upload["Key"])
+        return aborted
 
     def open_seekable(self, name: str) -> IO[bytes]:
         key = self._normalize_name(clean_name(name))
@@ -225,15 +246,15 @@ def save_stream(key: str, stream: IO[bytes], check: Check | None = None) -> str:
 
 
 def remove_abandoned_partials(prefix: str) -> list[str]:
-    """Remove the temporary files below ``prefix`` that killed writes left behind; returns
-    their keys. A file that a live write holds (locked) or that is only seconds old stays.
+    """Remove what killed writes left below ``prefix``; returns the keys removed.
 
-    Only the local folder keeps such files: an S3 upload that never completed shows no
-    object.
+    Local folder: the temporary files no live write holds (locked); an empty one only
+    seconds old stays too (its writer may be about to lock it). S3: the multipart uploads
+    begun more than ``UPLOAD_ABANDONED_AFTER`` ago and never completed are aborted.
     """
     backend = get_storage()
     if isinstance(backend, BucketStorage):
-        return []
+        return backend.abort_abandoned_uploads(prefix)
     removed = []
     for key in _partials(backend, prefix.strip("/")):
         if _remove_if_abandoned(Path(backend.path(key))):
@@ -256,12 +277,13 @@ def _partials(backend: Storage, folder: str) -> Iterator[str]:
 def _remove_if_abandoned(path: Path) -> bool:
     try:
         with open(path, "rb") as partial:
-            if time.time() - os.fstat(partial.fileno()).st_mtime < PARTIAL_GRACE_SECONDS:
-                return False
             try:
                 fcntl.flock(partial, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False  # a live write holds it
+            status = os.fstat(partial.fileno())
+            if not status.st_size and time.time() - status.st_mtime < PARTIAL_GRACE_SECONDS:
+                return False
             # The lock is ours; the name must still be this file (its writer may have
             # renamed it into place between our open and our lock).
             if os.stat(path).st_ino != os.fstat(partial.fileno()).st_ino:

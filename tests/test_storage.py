@@ -213,8 +213,7 @@ def abandoned_partial(folder, name: str = ".partial-abc") -> object:
     return partial
 
 
-def test_abandoned_temporary_files_are_removed_and_live_ones_kept(storage_folder, monkeypatch):
-    monkeypatch.setattr(storage, "PARTIAL_GRACE_SECONDS", 0)
+def test_abandoned_temporary_files_are_removed_and_live_ones_kept(storage_folder):
     abandoned = abandoned_partial(storage_folder / "source" / "2024")
     live = abandoned_partial(storage_folder / "source", ".partial-live")
     storage.save_stream("source/kept.csv", io.BytesIO(b"a\n"))
@@ -230,8 +229,23 @@ def test_abandoned_temporary_files_are_removed_and_live_ones_kept(storage_folder
     assert list(storage.list_files("source")) == ["kept.csv"]
 
 
-def test_a_temporary_file_seconds_old_is_not_taken_for_abandoned(storage_folder):
+def test_an_empty_temporary_file_is_abandoned_only_once_seconds_old(storage_folder, monkeypatch):
+    """A write creates its file, then locks it: an empty, young file may be a live one."""
     young = abandoned_partial(storage_folder / "source")
+    young.write_bytes(b"")
 
     assert storage.remove_abandoned_partials("source") == []
     assert young.exists()
+    monkeypatch.setattr(storage, "PARTIAL_GRACE_SECONDS", 0)
+    assert storage.remove_abandoned_partials("source") == ["source/.partial-abc"]
+
+
+def test_abandoned_s3_uploads_below_the_prefix_are_aborted(s3_storage, s3_client):
+    """moto dates every upload in 2010, so only abandoned ones can be made here."""
+    for key in ("source/2024/file.zip", "other/file.zip"):
+        s3_client.create_multipart_upload(Bucket=s3_storage, Key=key)
+
+    assert storage.remove_abandoned_partials("source") == ["source/2024/file.zip"]
+
+    uploads = s3_client.list_multipart_uploads(Bucket=s3_storage).get("Uploads", [])
+    assert [upload["Key"] for upload in uploads] == ["other/file.zip"]

@@ -4,7 +4,14 @@ into storage, retried after a dropped connection, never left half-written."""
 import gzip
 import io
 import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -551,10 +558,7 @@ def test_a_stored_damaged_zip_stays_when_fetching_it_again_fails(ons_portal, htt
     assert read(MAY_KEY) == truncated
 
 
-def test_a_fetch_removes_temporary_files_left_by_a_killed_write(
-    ons_portal, storage_folder, monkeypatch
-):
-    monkeypatch.setattr(storage, "PARTIAL_GRACE_SECONDS", 0)
+def test_a_fetch_removes_temporary_files_left_by_a_killed_write(ons_portal, storage_folder):
     ons_portal("may-2019")
     folder = storage_folder / ONS_FOLDER
     folder.mkdir(parents=True)
@@ -584,3 +588,98 @@ def test_fetch_sources_command_reports_refusals_and_damage(ons_portal, http_serv
     ) in lines
     assert "1 file(s) downloaded, 0 already stored, 1 stored file(s) damaged, " in lines
     assert "1 download(s) refused, 0 source(s) failed" in lines
+
+
+# A fetch killed (SIGKILL) while a file streams in: no key appears, the next run removes what
+# the killed one left and fetches the whole file.
+
+ROOT = Path(__file__).resolve().parents[2]
+KILLS = 4
+PIECE_BYTES = 256 * 1024
+
+
+def large_release() -> bytes:
+    """An 8 MiB zip that does not compress (so it streams for a while)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("ONSPD_MAY_2019_UK.csv", os.urandom(8 * 1024 * 1024))
+    return buffer.getvalue()
+
+
+def slow_route(data: bytes, streaming: threading.Event):
+    """Sends ``data`` in pieces, 20 ms apart; ``streaming`` is set once the first is sent."""
+
+    def route(handler, recorded):
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        try:
+            for start in range(0, len(data), PIECE_BYTES):
+                handler.wfile.write(data[start : start + PIECE_BYTES])
+                handler.wfile.flush()
+                streaming.set()
+                time.sleep(0.02)
+        except OSError:  # the fetch was killed
+            handler.close_connection = True
+
+    return route
+
+
+def partials(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.rglob(".partial-*"))
+
+
+def stored_objects(s3_client, bucket: str) -> list[str]:
+    listed = s3_client.list_objects_v2(Bucket=bucket).get("Contents", [])
+    return [item["Key"] for item in listed]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_fetches_killed_mid_stream_store_nothing_and_the_next_run_fetches_the_whole_file(
+    ons_portal, http_server, storage_folder, service_environment, request, backend
+):
+    ons_portal("may-2019")
+    data = large_release()
+    streaming = threading.Event()
+    http_server.routes[MAY_DATA] = slow_route(data, streaming)
+    env = {
+        **service_environment,
+        "DSS_STORAGE_DIR": str(storage_folder),
+        "DSS_ONS_POSTCODE_DIRECTORY_LISTING_URL": http_server.url + "/search",
+        "DEBUG": "1",
+    }
+    if backend == "s3":
+        env.update(request.getfixturevalue("s3_environment"))
+        s3_client = request.getfixturevalue("s3_client")
+    command = [sys.executable, "manage.py", "fetch_sources", "--ons.postcode_directory"]
+    seed = random.randrange(1_000_000)
+    moments = random.Random(seed)
+
+    for _ in range(KILLS):
+        streaming.clear()
+        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+        assert streaming.wait(timeout=60), f"seed {seed}: the download never started"
+        time.sleep(moments.uniform(0, 0.4))
+        child.kill()
+        child.wait()
+        if backend == "s3":
+            assert stored_objects(s3_client, env["DSS_S3_BUCKET"]) == [], f"seed {seed}"
+        else:
+            assert stored() == [], f"seed {seed}"
+            # The killed run's own file; the one before it was removed by this run.
+            assert len(partials(storage_folder)) == 1, f"seed {seed}"
+
+    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=120)
+
+    assert finished.returncode == 0, finished.stderr
+    assert b"downloaded ONSPD_MAY_2019_UK.zip" in finished.stdout
+    assert partials(storage_folder) == []
+    if backend == "s3":
+        stored_object = s3_client.get_object(Bucket=env["DSS_S3_BUCKET"], Key=MAY_KEY)
+        assert stored_object["Body"].read() == data
+        uploads = s3_client.list_multipart_uploads(Bucket=env["DSS_S3_BUCKET"])
+        assert uploads.get("Uploads", []) == []
+    else:
+        assert b"left by a killed fetch" in finished.stdout
+        assert read(MAY_KEY) == data
