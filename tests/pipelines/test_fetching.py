@@ -545,6 +545,25 @@ def test_a_stored_truncated_zip_is_fetched_again(ons_portal, http_server, reques
     assert fetch().damaged == []
 
 
+def test_a_stored_truncated_zip_of_a_fixed_url_is_fetched_again(http_server):
+    data = release("may-2019")
+    headers = {"Last-Modified": "Wed, 31 Jan 2024 10:00:00 GMT"}
+    http_server.routes["/export.zip"] = (200, headers, data)
+    source = Source(
+        id="test.export_zip",
+        dataset=make_dataset(),
+        folder="test/export_zip",
+        origin=FixedUrl(http_server.url + "/export.zip", StoredName("{date}.zip", "%Y-%m-%d")),
+    )
+    key = "datasets/test/export_zip/2024-01-31.zip"
+    storage.save_stream(key, io.BytesIO(data[: len(data) // 2]))
+
+    result = fetch(source)
+
+    assert result.downloaded == ["2024-01-31.zip"] and len(result.damaged) == 1
+    assert read(key) == data
+
+
 def test_a_stored_damaged_zip_stays_when_fetching_it_again_fails(ons_portal, http_server):
     ons_portal("may-2019")
     truncated = release("may-2019")[:-40]
