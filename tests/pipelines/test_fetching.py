@@ -625,15 +625,19 @@ def large_release() -> bytes:
     return buffer.getvalue()
 
 
-def slow_route(data: bytes, streaming: threading.Event):
-    """Sends ``data`` in pieces, 20 ms apart; ``streaming`` is set once the first is sent."""
+def slow_route(data: bytes, streaming: threading.Event, finish: threading.Event):
+    """Sends ``data`` in pieces, 20 ms apart; ``streaming`` is set once the first is sent,
+    and the last waits for ``finish`` (so a kill always lands mid-stream)."""
 
     def route(handler, recorded):
         handler.send_response(200)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
+        starts = range(0, len(data), PIECE_BYTES)
         try:
-            for start in range(0, len(data), PIECE_BYTES):
+            for start in starts:
+                if start == starts[-1]:
+                    finish.wait(timeout=60)
                 handler.wfile.write(data[start : start + PIECE_BYTES])
                 handler.wfile.flush()
                 streaming.set()
@@ -660,8 +664,8 @@ def test_fetches_killed_mid_stream_store_nothing_and_the_next_run_fetches_the_wh
 ):
     ons_portal("may-2019")
     data = large_release()
-    streaming = threading.Event()
-    http_server.routes[MAY_DATA] = slow_route(data, streaming)
+    streaming, finish = threading.Event(), threading.Event()
+    http_server.routes[MAY_DATA] = slow_route(data, streaming, finish)
     env = {
         **service_environment,
         "DSS_STORAGE_DIR": str(storage_folder),
@@ -679,7 +683,7 @@ def test_fetches_killed_mid_stream_store_nothing_and_the_next_run_fetches_the_wh
         streaming.clear()
         child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         assert streaming.wait(timeout=60), f"seed {seed}: the download never started"
-        time.sleep(moments.uniform(0, 0.4))
+        time.sleep(moments.uniform(0, 0.8))
         child.kill()
         child.wait()
         if backend == "s3":
@@ -689,6 +693,7 @@ def test_fetches_killed_mid_stream_store_nothing_and_the_next_run_fetches_the_wh
             # The killed run's own file; the one before it was removed by this run.
             assert len(partials(storage_folder)) == 1, f"seed {seed}"
 
+    finish.set()
     finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=120)
 
     assert finished.returncode == 0, finished.stderr
