@@ -1,8 +1,16 @@
 """Fetching source files over HTTP into storage.
 
 Every request has a timeout, is retried with backoff on connection errors and 429/5xx
-answers, and carries the service's User-Agent. Downloads stream into storage; a download
-cut off part-way is removed from storage and tried again from the start.
+answers, and carries the service's User-Agent. Downloads stream into storage and are checked
+before they replace their key: the bytes received must be the length the server declared
+(``Content-Length``, of the body as sent, so compressed when it is), and a zip must open (its
+central directory) with every member matching its CRC. A download cut off part-way or
+refused is never stored and is tried again from the start, a bounded number of times with
+backoff.
+
+Files already stored count as present only when they open: a stored zip whose central
+directory cannot be read (say, truncated before these checks existed) is fetched again. A
+fetch first removes the temporary files that killed fetches left in the source's folder.
 
 ``fetch_sources`` runs the selected sources one after the other: a source's failure of any
 kind (an answer that is not what was expected, a storage error, ...) is logged and recorded
@@ -14,10 +22,13 @@ import logging
 import posixpath
 import re
 import time
+import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
+from typing import IO
 from urllib.parse import urljoin
 
 import requests
@@ -35,21 +46,34 @@ USER_AGENT = "data-store-service/1.0 (fetch_sources)"
 TIMEOUT = (10, 120)  # seconds to connect, seconds between bytes
 DOWNLOAD_ATTEMPTS = 3
 BACKOFF_SECONDS = 2.0
+CHECK_CHUNK_BYTES = 1024 * 1024
 
 
 class FetchError(Exception):
     """A source's files could not be listed or downloaded."""
 
 
+class Refused(Exception):
+    """A file is not whole: the message says why (lengths, or the damaged zip member)."""
+
+
 @dataclass
 class FetchResult:
     """What a fetch did for one source: the files it stored (by name), how many it found
-    stored already, and why it stopped when it failed (``error``; empty on success)."""
+    stored already, and why it stopped when it failed (``error``; empty on success).
+
+    ``refused`` holds one "URL: reason" per download attempt that was not stored (cut off,
+    or not whole); ``damaged`` one "name: reason" per stored file that did not open and so
+    was fetched again; ``cleaned`` the temporary files of killed fetches it removed (keys).
+    """
 
     source_id: str
     downloaded: list[str] = field(default_factory=list)
     already_stored: int = 0
     error: str = ""
+    refused: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)
 
 
 def http_session(retries: int = 3, backoff: float = BACKOFF_SECONDS) -> requests.Session:
@@ -124,18 +148,88 @@ def _fetch(
     if source.origin is None:
         raise FetchError(f"{source.id}: has no origin; its files are placed in storage by hand")
     prefix = source.storage_prefix(datasets_folder)
-    stored = set(storage.list_files(prefix))
+    result.cleaned = storage.remove_abandoned_partials(prefix)
+    for key in result.cleaned:
+        logger.warning("%s: removed %s, left by a fetch that was killed", source.id, key)
+    stored, damaged = _stored_whole(source, prefix, result)
     if isinstance(source.origin, Listing):
-        wanted = _wanted_from_listing(source.origin, stored, session, result)
+        wanted = _wanted_from_listing(source.origin, stored, damaged, session, result)
     else:
         wanted = _wanted_from_fixed_url(source.origin, stored, session, result)
     for name, url in wanted:
-        download(session, url, posixpath.join(prefix, name), backoff=backoff)
+        download(
+            session, url, posixpath.join(prefix, name), backoff=backoff, refused=result.refused
+        )
         result.downloaded.append(name)
 
 
+def _stored_whole(source: Source, prefix: str, result: FetchResult) -> tuple[set[str], set[str]]:
+    """The names of the source's stored files that open, and of those that do not (each
+    also goes to the result's ``damaged`` with its reason)."""
+    whole, damaged = set(), set()
+    for name in storage.list_files(prefix):
+        reason = stored_file_damage(posixpath.join(prefix, name))
+        if reason is None:
+            whole.add(name)
+            continue
+        damaged.add(name)
+        result.damaged.append(f"{name}: {reason}")
+        logger.warning(
+            "%s: stored %s does not open (%s); fetching it again", source.id, name, reason
+        )
+    return whole, damaged
+
+
+def stored_file_damage(key: str) -> str | None:
+    """Why the stored file ``key`` cannot be opened, or None when it can.
+
+    A zip must have a readable central directory (read by seeking: milliseconds, whatever
+    the file's size; member CRCs are checked when a file is downloaded). Other files are
+    taken as they are.
+    """
+    if not _is_zip(key):
+        return None
+    with storage.open_seekable(key) as stream:
+        try:
+            zipfile.ZipFile(stream).close()
+        except (zipfile.BadZipFile, EOFError) as error:
+            return f"not a readable zip ({error})"
+    return None
+
+
+def check_whole(stream: IO[bytes], name: str) -> None:
+    """Raise ``Refused`` unless the file ``name`` read from ``stream`` is whole.
+
+    A zip (by its name) must open and every member must decompress to its CRC; members are
+    read in 1 MiB pieces, so memory stays flat whatever the size. ``stream`` must seek.
+    Other files pass.
+    """
+    if not _is_zip(name):
+        return
+    try:
+        archive = zipfile.ZipFile(stream)
+    except (zipfile.BadZipFile, EOFError) as error:
+        raise Refused(f"not a readable zip ({error})") from error
+    with archive:
+        for info in archive.infolist():
+            try:
+                with archive.open(info) as member:
+                    while member.read(CHECK_CHUNK_BYTES):
+                        pass
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                raise Refused(f"zip member {info.filename} is damaged ({error})") from error
+
+
+def _is_zip(name: str) -> bool:
+    return name.lower().endswith(".zip")
+
+
 def _wanted_from_listing(
-    listing: Listing, stored: set[str], session: requests.Session, result: FetchResult
+    listing: Listing,
+    stored: set[str],
+    damaged: set[str],
+    session: requests.Session,
+    result: FetchResult,
 ) -> list[tuple[str, str]]:
     offered = offered_files(listing, session)
     stored_dates = [day for day in map(listing.stored_name.date_of, stored) if day]
@@ -143,7 +237,9 @@ def _wanted_from_listing(
     wanted = []
     for day, url in sorted(offered.items()):
         name = listing.stored_name.name_for(day)
-        if name in stored or (newest is not None and day - newest < listing.refresh_delay):
+        # A damaged stored file is fetched again even when newer ones are stored.
+        recent = newest is not None and day - newest < listing.refresh_delay
+        if name in stored or (recent and name not in damaged):
             result.already_stored += 1
             continue
         if listing.download_pattern:
@@ -236,24 +332,74 @@ def download(
     *,
     attempts: int = DOWNLOAD_ATTEMPTS,
     backoff: float = BACKOFF_SECONDS,
+    refused: list[str] | None = None,
 ) -> None:
-    """Stream ``url`` into storage under ``key``; on a broken transfer, start again.
+    """Stream ``url`` into storage under ``key``, checked (``check_whole`` and the declared
+    length); a broken or refused transfer is started again, ``attempts`` times in all, with
+    backoff (``backoff`` seconds, doubling). Each failed attempt's "URL: reason" is appended
+    to ``refused``.
 
-    A failed attempt leaves nothing under ``key`` (the storage layer removes partial files).
+    A failed attempt leaves ``key`` as it was. Raises ``FetchError`` when every attempt failed.
     """
     for attempt in range(1, attempts + 1):
         try:
             with session.get(url, stream=True, timeout=TIMEOUT) as response:
                 response.raise_for_status()
                 response.raw.decode_content = True
-                storage.save_stream(key, response.raw)
+                storage.save_stream(
+                    key, _DeclaredLengthBody(response), check=lambda f: check_whole(f, key)
+                )
             logger.info("downloaded %s to %s", url, key)
             return
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        except (
+            Refused,
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+        ) as error:
+            if refused is not None:
+                refused.append(f"{url}: {error}")
             if attempt == attempts:
                 raise FetchError(f"download of {url} failed {attempts} times: {error}") from error
-            logger.warning("download of %s broke (%s); trying again", url, error)
+            logger.warning(
+                "download of %s refused, not stored (%s); trying again (%d of %d)",
+                url,
+                error,
+                attempt + 1,
+                attempts,
+            )
             time.sleep(backoff * 2 ** (attempt - 1))
+
+
+class _DeclaredLengthBody:
+    """An answer's body (decoded) for storage to read; raises ``Refused`` when the bytes
+    received on the wire are not the ``Content-Length`` the server declared."""
+
+    def __init__(self, response: requests.Response):
+        self._raw = response.raw
+        self._declared = _declared_length(response)
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._raw.read(size)
+        except urllib3.exceptions.ProtocolError as error:
+            raise Refused(f"{self._received()}; the connection broke ({error})") from error
+        if not data and self._declared is not None and self._raw.tell() != self._declared:
+            raise Refused(self._received())
+        return data
+
+    def _received(self) -> str:
+        if self._declared is None:
+            return f"received {self._raw.tell()} bytes, no length declared"
+        return f"declared {self._declared} bytes (Content-Length), received {self._raw.tell()}"
+
+
+def _declared_length(response: requests.Response) -> int | None:
+    """The body's length as the server declared it; None for a chunked answer or none."""
+    if "chunked" in response.headers.get("Transfer-Encoding", "").lower():
+        return None
+    declared = response.headers.get("Content-Length", "").strip()
+    return int(declared) if declared.isdigit() else None
 
 
 def _get(session: requests.Session, url: str, method: str = "GET") -> requests.Response:

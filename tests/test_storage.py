@@ -1,5 +1,6 @@
 """The storage layer behaves the same on the local folder and on S3 (moto's server)."""
 
+import fcntl
 import io
 from collections.abc import Iterator
 from datetime import datetime
@@ -155,3 +156,96 @@ def test_s3_objects_land_in_the_configured_bucket(s3_storage, s3_client):
 
     body = s3_client.get_object(Bucket=s3_storage, Key="ons/file.csv")["Body"].read()
     assert body == b"in the bucket"
+
+
+class Rejected(Exception):
+    pass
+
+
+def reject_when_shorter_than(length: int):
+    """A check that reads the whole written file and refuses it under ``length`` bytes."""
+
+    def check(written) -> None:
+        if len(written.read()) < length:
+            raise Rejected(f"shorter than {length}")
+
+    return check
+
+
+def test_a_checked_write_is_stored_only_when_its_check_passes(backend):
+    storage.save_stream("checked/file.zip", io.BytesIO(b"previous"))
+
+    with pytest.raises(Rejected, match="shorter than 100"):
+        storage.save_stream("checked/file.zip", io.BytesIO(b"short"), reject_when_shorter_than(100))
+    storage.save_stream("checked/new.zip", io.BytesIO(b"x" * 100), reject_when_shorter_than(100))
+
+    assert list(storage.list_files("checked")) == ["file.zip", "new.zip"]
+    with storage.open_file("checked/file.zip") as stored:
+        assert stored.read() == b"previous"
+
+
+def test_a_refused_local_write_leaves_no_temporary_file_on_disk(storage_folder):
+    with pytest.raises(Rejected):
+        storage.save_stream("folder/file.zip", io.BytesIO(b"short"), reject_when_shorter_than(9))
+
+    assert list((storage_folder / "folder").iterdir()) == []
+
+
+def test_open_seekable_reads_any_range_of_a_stored_file(backend):
+    data = bytes(range(256)) * 5000
+    storage.save_stream("ranges/file.bin", io.BytesIO(data))
+
+    with storage.open_seekable("ranges/file.bin") as stream:
+        stream.seek(-22, io.SEEK_END)
+        tail = stream.read()
+        stream.seek(1000)
+        middle = stream.read(300)
+
+    assert (tail, middle) == (data[-22:], data[1000:1300])
+    with pytest.raises(FileNotFoundError):
+        storage.open_seekable("ranges/missing.bin")
+
+
+def abandoned_partial(folder, name: str = ".partial-abc") -> object:
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / name
+    partial.write_bytes(b"half a file")
+    return partial
+
+
+def test_abandoned_temporary_files_are_removed_and_live_ones_kept(storage_folder):
+    abandoned = abandoned_partial(storage_folder / "source" / "2024")
+    live = abandoned_partial(storage_folder / "source", ".partial-live")
+    storage.save_stream("source/kept.csv", io.BytesIO(b"a\n"))
+    elsewhere = abandoned_partial(storage_folder / "other")
+
+    with open(live, "rb") as writer:
+        fcntl.flock(writer, fcntl.LOCK_EX)
+        removed = storage.remove_abandoned_partials("source")
+
+    assert removed == ["source/2024/.partial-abc"]
+    assert not abandoned.exists()
+    assert live.exists() and elsewhere.exists()
+    assert list(storage.list_files("source")) == ["kept.csv"]
+
+
+def test_an_empty_temporary_file_is_abandoned_only_once_seconds_old(storage_folder, monkeypatch):
+    """A write creates its file, then locks it: an empty, young file may be a live one."""
+    young = abandoned_partial(storage_folder / "source")
+    young.write_bytes(b"")
+
+    assert storage.remove_abandoned_partials("source") == []
+    assert young.exists()
+    monkeypatch.setattr(storage, "PARTIAL_GRACE_SECONDS", 0)
+    assert storage.remove_abandoned_partials("source") == ["source/.partial-abc"]
+
+
+def test_abandoned_s3_uploads_below_the_prefix_are_aborted(s3_storage, s3_client):
+    """moto dates every upload in 2010, so only abandoned ones can be made here."""
+    for key in ("source/2024/file.zip", "other/file.zip"):
+        s3_client.create_multipart_upload(Bucket=s3_storage, Key=key)
+
+    assert storage.remove_abandoned_partials("source") == ["source/2024/file.zip"]
+
+    uploads = s3_client.list_multipart_uploads(Bucket=s3_storage).get("Uploads", [])
+    assert [upload["Key"] for upload in uploads] == ["other/file.zip"]

@@ -28,6 +28,12 @@ class Command(BaseCommand):
             return
         results = fetch_sources(CATALOGUE, source_ids, settings.DATASETS_FOLDER)
         for result in results:
+            for key in result.cleaned:
+                self.stdout.write(f"{result.source_id}: removed {key}, left by a killed fetch")
+            for damage in result.damaged:
+                self.stdout.write(f"{result.source_id}: stored {damage}; fetched again")
+            for refusal in result.refused:
+                self.stdout.write(f"{result.source_id}: refused {refusal}")
             for name in result.downloaded:
                 self.stdout.write(f"{result.source_id}: downloaded {name}")
         failures = [result for result in results if result.error]
@@ -35,9 +41,12 @@ class Command(BaseCommand):
             self.stderr.write(f"{result.source_id}: {result.error}")
         downloaded = sum(len(result.downloaded) for result in results)
         stored = sum(result.already_stored for result in results)
+        refused = sum(len(result.refused) for result in results)
+        damaged = sum(len(result.damaged) for result in results)
         self.stdout.write(
             f"{len(results)} source(s): {downloaded} file(s) downloaded, "
-            f"{stored} already stored, {len(failures)} source(s) failed"
+            f"{stored} already stored, {damaged} stored file(s) damaged, "
+            f"{refused} download(s) refused, {len(failures)} source(s) failed"
         )
         if failures:
             raise CommandError(f"{len(failures)} source(s) failed")
