@@ -286,9 +286,9 @@ def wait_for_health(base_url: str, process: subprocess.Popen, seconds: float = 6
     while time.monotonic() < deadline:
         assert process.poll() is None, "the run command ended early"
         try:
-            if requests.get(f"{base_url}/healthcheck/", timeout=2).status_code == 200:
+            if requests.get(f"{base_url}/healthcheck/", timeout=10).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.3)
     raise AssertionError("the service did not answer its health check")

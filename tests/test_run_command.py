@@ -91,7 +91,7 @@ class RunCommand:
 
     def healthy(self) -> bool:
         try:
-            return requests.get(f"{self.base_url}/healthcheck/", timeout=2).status_code == 200
+            return requests.get(f"{self.base_url}/healthcheck/", timeout=10).status_code == 200
         except requests.RequestException:
             return False
 

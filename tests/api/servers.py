@@ -151,8 +151,9 @@ def wait_until_answering(process: subprocess.Popen, base_url: str, log: Path) ->
         if process.poll() is not None:
             raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
         try:
-            requests.get(f"{base_url}/healthcheck/", timeout=5)
+            requests.get(f"{base_url}/healthcheck/", timeout=30)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # A busy machine may take longer than one read to boot a worker: ask again.
             time.sleep(0.2)
     raise RuntimeError(f"the server did not answer within {START_TIMEOUT} s")
