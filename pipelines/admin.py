@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import connection
+from django.db import connection, models
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -56,6 +56,7 @@ class DefinedSourceAdmin(admin.ModelAdmin):
     list_display = ["__str__", "mode", "origin", "updated", "desk_link"]
     list_filter = ["mode", "origin"]
     search_fields = ["organisation", "dataset"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["organisation", "dataset", "mode"]}),
         (
@@ -209,10 +210,12 @@ class SourceDeskAdmin(admin.ModelAdmin):
         if kind not in RunRecord.Kind.values:
             raise Http404(f"no such run: {kind!r}")
         if kind == RunRecord.Kind.FETCH and source.origin is None:
-            self.message_user(request, f"{source.id}: its files are placed by hand", messages.ERROR)
+            self.message_user(
+                request, f"The files of {source.id} are placed by hand", messages.ERROR
+            )
         else:
             queue_run(source.id, kind, f"admin: {request.user.get_username()}")
-            self.message_user(request, f"{source.id}: {kind} queued for the task workers.")
+            self.message_user(request, f"Queued for the task workers: {kind} of {source.id}.")
         return HttpResponseRedirect(desk_url(source.id))
 
     def place_view(self, request: HttpRequest, source_id: str) -> HttpResponse:
@@ -227,7 +230,7 @@ class SourceDeskAdmin(admin.ModelAdmin):
         except desk.PlaceError as error:
             self.message_user(request, str(error), messages.ERROR)
             return HttpResponseRedirect(desk_url(source.id))
-        message = f"{upload.name} placed in {source.id}'s folder"
+        message = f"Placed {upload.name} in the folder of {source.id}"
         if form.cleaned_data["ingest"]:
             user = request.user.get_username()
             queue_run(source.id, RunRecord.Kind.INGEST, f"admin: {user}")

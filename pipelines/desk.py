@@ -128,10 +128,10 @@ def place_file(source: Source, datasets_folder: str, name: str, stream: IO[bytes
     release gets a new name; loaded data are never replaced behind the registry's back).
     """
     if source.origin is not None:
-        raise PlaceError(f"{source.id} fetches its files; they are not placed by hand")
+        raise PlaceError(f"The files of {source.id} are fetched, not placed by hand")
     if not PLACED_NAME.fullmatch(name) or name.startswith(".") or is_junk(name):
         raise PlaceError(f"{name!r} cannot be a stored file's name")
     key = posixpath.join(source.storage_prefix(datasets_folder), name)
     if storage.exists(key):
-        raise PlaceError(f"{source.id} already holds a file named {name}")
+        raise PlaceError(f"A file named {name} is already in the folder of {source.id}")
     return storage.save_stream(key, stream)
