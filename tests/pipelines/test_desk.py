@@ -317,3 +317,19 @@ def test_a_view_only_operator_sees_the_desk_but_cannot_act(db, store):
 
 def test_a_staff_user_without_the_view_permission_does_not_see_the_desk(db):
     assert staff_client().get(desk("dit.baci")).status_code == 403
+
+
+def test_a_changed_layout_is_saved_with_a_reminder_to_rebuild_and_the_schema_stays(operator):
+    post_form(operator, ADD_SOURCE, data=definition_form())
+    row = DefinedSource.objects.get()
+    change = reverse("admin:pipelines_definedsource_change", args=[row.pk])
+    columns = COLUMNS.replace('{"name": "code"}', '{"name": "code"}, {"name": "note"}')
+
+    response = post_form(
+        operator, change, data=definition_form(dataset="renamed", columns=columns), follow=True
+    )
+
+    assert "keep their layout until the source is rebuilt" in response.text
+    row.refresh_from_db()
+    assert row.source_id == "acme.orders"
+    assert [column["name"] for column in row.columns] == ["code", "note", "amount", "placed_on"]
