@@ -185,6 +185,11 @@ class _ExpressionChecker(Visitor):
         if check is not None:
             check(node)
 
+    def _check_SQLValueFunction(self, node: ast.SQLValueFunction) -> None:
+        # CURRENT_DATE, LOCALTIMESTAMP, ... but not CURRENT_USER and the like.
+        if "DATE" not in node.op.name and "TIME" not in node.op.name:
+            raise ValueError(f"{node.op.name.removeprefix('SVFOP_')} is not allowed")
+
     def _check_ColumnRef(self, node: ast.ColumnRef) -> None:
         fields = node.fields
         if len(fields) != 1 or not isinstance(fields[0], ast.String):

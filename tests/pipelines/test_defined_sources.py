@@ -59,6 +59,7 @@ def with_l1(expression: str, kind: str = "text") -> DefinedSource:
         ("t.code", "columns are named alone"),
         ("code AS other", "no alias"),
         ("$1", "ParamRef is not allowed"),
+        ("current_user", "CURRENT_USER is not allowed"),
         ("lower(code", "not an SQL expression"),
     ],
 )
@@ -82,6 +83,11 @@ def test_an_l1_expression_that_is_not_one_allowed_expression_is_refused(expressi
             "CASE WHEN amount > 0 THEN 'credit' END",
         ),
         ("round(amount * 100) -- in pence", "numeric", "round(amount * 100)"),
+        (
+            "coalesce(code, current_date::text)",
+            "text",
+            "COALESCE(code, CAST(CURRENT_DATE AS text))",
+        ),
         (
             "code || ' (' || datafile_created || ')'",
             "text",
