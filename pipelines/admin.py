@@ -92,9 +92,14 @@ class DefinedSourceAdmin(admin.ModelAdmin):
         ("Runs", {"fields": ["depends_on", "trigger_dataflow"]}),
     ]
 
-    def get_readonly_fields(self, request, obj=None):
-        # The schema is the source's id and holds its data: it is not renamed.
-        return ["organisation", "dataset"] if obj else []
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None:
+            # The schema is the source's id and holds its data: it is not renamed. Disabled
+            # rather than read-only, so that an error about it still shows beside it.
+            for name in ("organisation", "dataset"):
+                form.base_fields[name].disabled = True
+        return form
 
     @admin.display(description="desk")
     def desk_link(self, obj: DefinedSource) -> str:
