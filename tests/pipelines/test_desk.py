@@ -333,3 +333,16 @@ def test_a_changed_layout_is_saved_with_a_reminder_to_rebuild_and_the_schema_sta
     row.refresh_from_db()
     assert row.source_id == "acme.orders"
     assert [column["name"] for column in row.columns] == ["code", "note", "amount", "placed_on"]
+
+
+def test_an_error_about_the_fixed_schema_is_shown_beside_it_not_a_server_error(operator):
+    # Saved unchecked: as when a later release adds a built-in source of the same schema.
+    DefinedSource.objects.bulk_create(
+        [DefinedSource(organisation="dit", dataset="baci", columns=[{"name": "t"}])]
+    )
+    change = reverse("admin:pipelines_definedsource_change", args=[DefinedSource.objects.get().pk])
+
+    response = post_form(operator, change, data=definition_form(organisation="dit", dataset="baci"))
+
+    assert response.status_code == 200
+    assert "dit.baci is a built-in source&#x27;s; choose another" in response.text
