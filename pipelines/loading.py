@@ -245,7 +245,7 @@ def _fill_l1(
     """L1 rows for the L0 rows this load created; the number added."""
     if not dataset.has_l1:
         return 0
-    cursor.execute(_l1_insert(dataset, tables, previous_max_id), params)
+    cursor.execute(l1_insert(dataset, tables, previous_max_id), params)
     added = cursor.rowcount
     if new_l1:
         add_l1_keys(cursor, dataset, tables)
@@ -665,7 +665,7 @@ def _delete_previous(
     cursor.execute(sql.SQL("DELETE FROM {} WHERE {}").format(tables.l0, absent), params)
 
 
-def _l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable:
+def l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable:
     context = L1Context(l0=tables.l0, l1=tables.l1, after_id=sql.Literal(after_id))
     if dataset.l1_builder is not None:
         return dataset.l1_builder(dataset, context)

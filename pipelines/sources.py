@@ -183,3 +183,7 @@ class Catalogue:
             if source.id in selected:
                 visit(source)
         return ordered
+
+    def extended(self, sources: Iterable[Source]) -> "Catalogue":
+        """A new catalogue: these sources, then ``sources`` (checked as any catalogue is)."""
+        return Catalogue([*self, *sources])

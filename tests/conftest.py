@@ -31,6 +31,8 @@ Users: ``admin_client`` (pytest-django) logs in a superuser.
 import itertools
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +177,36 @@ def state_dir() -> Iterator[Path]:
         except psutil.Error:
             pass
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def run_worker(storage_folder, database_url, service_environment):
+    """Run ``manage.py db_worker --batch`` (a real worker process on the test database and
+    storage folder) until the task queue is empty; returns the finished process. The test
+    needs ``@pytest.mark.django_db(transaction=True)`` so that the worker sees its rows."""
+
+    def run() -> subprocess.CompletedProcess:
+        worker = subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "db_worker",
+                "--batch",
+                "--no-startup-delay",
+                "--no-reload",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={
+                **service_environment,
+                "DJANGO_SETTINGS_MODULE": "dss.test_settings",
+                "DATABASE_URL": database_url,
+                "DSS_STORAGE_DIR": str(storage_folder),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert worker.returncode == 0, worker.stderr
+        return worker
+
+    return run

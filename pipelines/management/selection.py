@@ -6,11 +6,23 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
 from tqdm import tqdm
 
-from pipelines.sources import Source
+from pipelines.catalogue import CATALOGUE
+from pipelines.defined_sources import current_catalogue, defined_schemas
+from pipelines.sources import Catalogue, Source
 
 SELECTED = "selected_sources"
+
+
+def command_catalogue() -> Catalogue:
+    """The built-in and defined sources; the built-in ones alone when the database cannot
+    be read (before the first migrate), so that the commands' help still shows."""
+    try:
+        return current_catalogue()
+    except DatabaseError:
+        return CATALOGUE
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, sources: Iterable[Source]) -> None:
@@ -48,11 +60,17 @@ def sources_to_run(
 
 
 def describe(sources: Iterable[Source]) -> Iterator[str]:
-    """One line per source: id, mode, storage folder, origin, dependencies."""
+    """One line per source: id, built-in or defined in admin, mode, storage folder, origin,
+    dependencies."""
+    try:
+        defined = defined_schemas()
+    except DatabaseError:
+        defined = set()
     for source in sources:
         origin = type(source.origin).__name__ if source.origin else "placed by hand"
         parts = [
             f"{source.id:<32}",
+            f"{'defined' if source.dataset.schema in defined else 'built-in':<8}",
             f"{source.dataset.mode.value:<12}",
             f"folder {source.folder}",
             f"origin: {origin}",

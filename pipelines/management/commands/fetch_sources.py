@@ -1,32 +1,41 @@
 """manage.py fetch_sources: download the sources' new files into storage."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from pipelines.catalogue import CATALOGUE
-from pipelines.fetching import fetch_sources
-from pipelines.management.selection import add_source_arguments, sources_to_run
+from pipelines.management.selection import add_source_arguments, command_catalogue, sources_to_run
+from pipelines.models import RunRecord
+from pipelines.runs import run_recorded
 
 
-def fetchable():
-    return [source for source in CATALOGUE if source.origin is not None]
+def fetchable(catalogue) -> list:
+    return [source for source in catalogue if source.origin is not None]
 
 
 class Command(BaseCommand):
     help = (
-        "Download every file that the selected sources offer and storage does not hold yet "
-        "(newer than the newest stored). A source that fails does not stop the others; "
-        "exits non-zero when a source failed."
+        "Download every file that the selected sources (built-in and defined in admin) offer "
+        "and storage does not hold yet (newer than the newest stored). A source that fails "
+        "does not stop the others; exits non-zero when a source failed. Each source's run is "
+        "recorded (admin: sources)."
     )
 
     def add_arguments(self, parser):
-        add_source_arguments(parser, fetchable())
+        add_source_arguments(parser, fetchable(command_catalogue()))
 
     def handle(self, *args, **options):
-        source_ids = sources_to_run(self, "fetch_sources", options, fetchable())
+        catalogue = command_catalogue()
+        source_ids = sources_to_run(self, "fetch_sources", options, fetchable(catalogue))
         if not source_ids:
             return
-        results = fetch_sources(CATALOGUE, source_ids, settings.DATASETS_FOLDER)
+        results = []
+        for source in catalogue.in_dependency_order(source_ids):
+            record = RunRecord.objects.create(
+                source=source.id, kind=RunRecord.Kind.FETCH, started_by="manage.py fetch_sources"
+            )
+            result = run_recorded(catalogue, record)
+            if result is None:
+                raise CommandError(f"{source.id}: {record.summary}")
+            results.append(result)
         for result in results:
             for key in result.cleaned:
                 self.stdout.write(f"{result.source_id}: removed {key}, left by a killed fetch")
