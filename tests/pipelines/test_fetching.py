@@ -658,9 +658,10 @@ def stored_objects(s3_client, bucket: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_fetches_killed_mid_stream_store_nothing_and_the_next_run_fetches_the_whole_file(
-    ons_portal, http_server, storage_folder, service_environment, request, backend
+    ons_portal, http_server, storage_folder, service_environment, database_url, request, backend
 ):
     ons_portal("may-2019")
     data = large_release()
@@ -668,6 +669,8 @@ def test_fetches_killed_mid_stream_store_nothing_and_the_next_run_fetches_the_wh
     http_server.routes[MAY_DATA] = slow_route(data, streaming, finish)
     env = {
         **service_environment,
+        # The command records its run in the test database.
+        "DATABASE_URL": database_url,
         "DSS_STORAGE_DIR": str(storage_folder),
         "DSS_ONS_POSTCODE_DIRECTORY_LISTING_URL": http_server.url + "/search",
         "DEBUG": "1",
