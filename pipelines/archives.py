@@ -104,7 +104,7 @@ def _collect(
 ) -> None:
     """Add the zip's data members to ``found`` (opening zips inside it) and the names of all
     its files to ``held``."""
-    archive = stack.enter_context(zipfile.ZipFile(_seekable(stream, stack)))
+    archive = stack.enter_context(zipfile.ZipFile(seekable(stream, stack)))
     for info in archive.infolist():
         path = prefix + info.filename
         if info.is_dir() or is_junk(info.filename):
@@ -137,7 +137,7 @@ def _size(count: int) -> str:
     return f"{count >> 30} GiB" if count >= 1 << 30 else f"{count} bytes"
 
 
-def _seekable(stream: IO[bytes], stack: ExitStack) -> IO[bytes]:
+def seekable(stream: IO[bytes], stack: ExitStack) -> IO[bytes]:
     """``stream`` itself when it is a seekable file; else a spooled copy on local disk.
 
     zipfile needs to seek. A member of a zip can seek only by decompressing again from its

@@ -4,7 +4,11 @@ from django.conf import settings
 from psycopg import sql
 
 from pipelines.datasets import Column, Dataset, FileFormat, L1Column, L1Context, Mode
+from pipelines.hmrc_exporters import COLUMNS as HMRC_COLUMNS
+from pipelines.hmrc_exporters import parse_exporters
 from pipelines.sources import Catalogue, Listing, Source, StoredName
+from pipelines.spire import spire_sources
+from pipelines.steps import ParsedRows
 
 ONS_LISTING_URL = (
     "https://geoportal.statistics.gov.uk/search?sort=-created&tags=ons%20postcode%20directory"
@@ -298,6 +302,38 @@ world_bank_tariff = Source(
     ),
 )
 
+hmrc_exporters = Source(
+    id="hmrc.exporters",
+    folder="hmrc/exporters",
+    unpack=False,
+    trigger_dataflow=True,
+    origin=Listing(
+        url="https://www.uktradeinfo.com/Statistics/Pages/DataDownloads.aspx",
+        link_pattern=r"(.*?)/exporters(?P<date>\d{4})\.zip$",
+        link_date_format="%y%m",
+        stored_name=StoredName("exporters{date}.zip", "%y%m"),
+    ),
+    steps=ParsedRows(parse_exporters),
+    dataset=Dataset(
+        organisation="hmrc",
+        name="exporters",
+        mode=Mode.INCREMENTAL,
+        columns=tuple(Column(name) for name in HMRC_COLUMNS),
+        l1_columns=(
+            L1Column("datetime", "timestamp", "to_timestamp(month, 'YYYYMM')::timestamp"),
+            L1Column("company_name", "text", "lower(trim(company_name))"),
+            L1Column(
+                "address",
+                "text",
+                "nullif(lower(trim(concat_ws(' ', address1, address2, address3, address4, "
+                "address5))), '')",
+            ),
+            L1Column("postcode", "text", "upper(replace(postcode, ' ', ''))"),
+            L1Column("export_item_codes", "text[]", "string_to_array(export_item_codes, ',', '')"),
+        ),
+    ),
+)
+
 CATALOGUE = Catalogue(
     [
         ons_postcode_directory,
@@ -307,5 +343,7 @@ CATALOGUE = Catalogue(
         comtrade_country_code_and_iso,
         world_bank_bound_rates,
         world_bank_tariff,
+        *spire_sources(),
+        hmrc_exporters,
     ]
 )

@@ -109,3 +109,86 @@ TARIFF = (
     b'"262",2005,"0201","380",BND,40,40\r\n'
     b'"266", 1998,"0201","000",AHS,20,20\r\n'
 )
+
+
+def hmrc_line(*fields: str) -> bytes:
+    return "\t".join(fields).encode("mac-roman") + b"\r\n"
+
+
+# A zip of zips (SOURCES.md §4): exporters1601 holds two rows and a junk line, exporters1602
+# one row whose address is quoted; names in mac-roman (é is 0x8e there).
+HMRC_EXPORTERS = zip_bytes(
+    {
+        "exporters1601.zip": zip_bytes(
+            {
+                "exporters1601": hmrc_line(
+                    "201601",
+                    "1",
+                    "ABC Company Ltd ",
+                    "1 - 3  Street",
+                    "Avenue",
+                    "",
+                    "",
+                    "",
+                    "AB1 2CD",
+                    "01012100",
+                    "02023000",
+                )
+                + b"junk line with spaces only\r\n"
+                + hmrc_line(
+                    "201601",
+                    "1",
+                    "AAA Limit\u00e9d",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "ZZ9 9ZZ",
+                    "",
+                    "",
+                )
+            }
+        ),
+        "exporters1602.zip": zip_bytes(
+            {
+                "exporters1602": hmrc_line(
+                    "201602",
+                    "1",
+                    "BBB Limited",
+                    '"AAA HOUSE"',
+                    "Town",
+                    "",
+                    "",
+                    "",
+                    "xy1 1xy",
+                    "84713000",
+                )
+            }
+        ),
+    }
+)
+
+
+def spire_csv(header: str, *lines: str) -> bytes:
+    """A SPIRE export: every field quoted, NULL as an unquoted empty value."""
+    return ("\n".join([header, *lines]) + "\n").encode()
+
+
+SPIRE_BATCHES = spire_csv(
+    '"id","batch_ref","status","start_date","end_date","approve_date","release_date",'
+    '"staging_date"',
+    '"1","C1","RELEASED",,,"2019-3-12 00:00:00","2019-3-13 10:00:00",',
+    '"2","B2","STAGING","2019-1-1 00:00:00","2019-1-31 00:00:00","2019-2-1 09:30:00",,',
+)
+SPIRE_APPLICATIONS = spire_csv(
+    '"ela_grp_id","case_type","case_sub_type","initial_processing_time","case_closed_date",'
+    '"withheld_status","batch_id","ela_id"',
+    '"10","SIEL","TEMPORARY","5","2019-3-1 00:00:00",,"1","100"',
+    '"11","OGEL",,"3","2019-3-2 00:00:00","PENDING","2",',
+)
+SPIRE_FOOTNOTES = spire_csv(
+    '"id","text","status"',
+    '"1","a footnote\nover two lines","CURRENT"',
+    '"2",,"DELETED"',
+)
