@@ -3,6 +3,7 @@
 import datetime
 
 import pytest
+from psycopg import sql
 
 from pipelines.catalogue import CATALOGUE
 from pipelines.ingesting import ingest_sources
@@ -23,12 +24,15 @@ def spire(pg, settings, store):
         return result
 
     yield run
-    names = ", ".join(f'{SCHEMA}."{table.name}"' for table in TABLES)
-    pg.execute(f"TRUNCATE {names}")
+    names = sql.SQL(", ").join(sql.Identifier(SCHEMA, table.name) for table in TABLES)
+    pg.execute(sql.SQL("TRUNCATE {}").format(names))
 
 
 def spire_rows(pg, table: str, columns: str) -> list:
-    return pg.execute(f'SELECT {columns} FROM spire."{table}" ORDER BY id').fetchall()
+    query = sql.SQL("SELECT {} FROM {} ORDER BY id").format(
+        sql.SQL(columns), sql.Identifier(SCHEMA, table)
+    )
+    return pg.execute(query).fetchall()
 
 
 def test_every_spire_table_is_its_own_source_with_an_id_key(pg):
