@@ -9,6 +9,8 @@ from pipelines.hmrc_exporters import parse_exporters
 from pipelines.sources import Catalogue, Listing, Source, StoredName
 from pipelines.spire import spire_sources
 from pipelines.steps import ParsedRows
+from pipelines.world_bank_tariffs import OUTPUT as WORLD_BANK_TARIFFS_OUTPUT
+from pipelines.world_bank_tariffs import TransformSteps
 
 ONS_LISTING_URL = (
     "https://geoportal.statistics.gov.uk/search?sort=-created&tags=ons%20postcode%20directory"
@@ -302,6 +304,21 @@ world_bank_tariff = Source(
     ),
 )
 
+# Built from the sources it depends on, in the tariff schema's L1; run only when asked
+# (``ingest_sources --transform``).
+world_bank_tariff_transformed = Source(
+    id="world_bank.tariff.transformed",
+    folder="",
+    dataset=WORLD_BANK_TARIFFS_OUTPUT,
+    depends_on=(
+        "dit.eu_country_membership",
+        "comtrade.country_code_and_iso",
+        "world_bank.bound_rates",
+        "world_bank.tariff",
+    ),
+    steps=TransformSteps(),
+)
+
 hmrc_exporters = Source(
     id="hmrc.exporters",
     folder="hmrc/exporters",
@@ -343,6 +360,7 @@ CATALOGUE = Catalogue(
         comtrade_country_code_and_iso,
         world_bank_bound_rates,
         world_bank_tariff,
+        world_bank_tariff_transformed,
         *spire_sources(),
         hmrc_exporters,
     ]

@@ -148,8 +148,8 @@ def run_without_files(source: Source, options: Mapping[str, object]) -> SourceRu
     run = SourceRun(source.id)
     with dataset_session_lock(conn, source.dataset.schema):
         try:
-            with conn.transaction():
-                result = source.steps.run(conn, source, options)
+            # The steps commit as they go (a transform commits each batch of products).
+            result = source.steps.run(conn, source, options)
         except Exception as error:
             message = str(error) or type(error).__name__
             logger.error("%s: failed: %s", source.id, message)

@@ -705,10 +705,10 @@ def swap_tables(cursor: psycopg.Cursor, dataset: Dataset, new: Tables, final: Ta
                 sql.Identifier(dataset.schema, new_name), sql.Identifier(final_name)
             )
         )
-        _rename_dependents(cursor, dataset.schema, new_name, final_name)
+        rename_dependents(cursor, dataset.schema, new_name, final_name)
 
 
-def _rename_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) -> None:
+def rename_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) -> None:
     """Rename the indexes and sequences named after table ``old`` to be named after ``new``.
 
     PostgreSQL names them ``<table>_pkey``, ``<table>_id_seq``, ...; a later rebuild creates

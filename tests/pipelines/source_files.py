@@ -192,3 +192,53 @@ SPIRE_FOOTNOTES = spire_csv(
     '"1","a footnote\nover two lines","CURRENT"',
     '"2",,"DELETED"',
 )
+
+
+# Inputs of the World Bank transform, small enough to work its rows out by hand
+# (tests/pipelines/test_world_bank_tariffs.py).
+TRANSFORM_COMTRADE = (
+    b"ctyCode,cty Name English,cty Fullname English,Cty Abbreviation,Cty Comments,"
+    b"ISO2-digit Alpha,ISO3-digit Alpha,Start Valid Year,End Valid Year\n"
+    b"40,Austria,Austria,Austria,,AT,AUT,1962,2061\n"
+    b"56,Belgium,Belgium,Belgium,,BE,BEL,1999,2061\n"
+    b"250,France,France,France,,FR,FRA,1962,2061\n"
+    b"251,France,France (incl. Monaco),France,,FR,FRAXM,1962,2061\n"
+    b"231,Ethiopia,Ethiopia,Ethiopia,,ET,ETH,1993,2061\n"
+    b"729,Sudan,Sudan,Sudan,,SD,SDN,2012,2061\n"
+    b"710,South Africa,South Africa,South Africa,,ZA,ZAF,2000,2061\n"
+    b"840,USA,United States of America,USA,,US,USA,1981,2061\n"
+    b"918,European Union,European Union,EU,,,,,\n"
+)
+
+
+def transform_eu_membership() -> bytes:
+    def row(country: str, iso3: str, first_year: int) -> str:
+        return ",".join([country, iso3, *("EUN" if int(y) >= first_year else "" for y in EU_YEARS)])
+
+    lines = [
+        ",".join(["Country", "ISO3", *EU_YEARS]),
+        row("Austria", "AUT", 1995),
+        row("Belgium", "BEL", 1958),
+        row("France", "FRA", 1958),
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+TRANSFORM_BOUND_RATES = (
+    b"NomenCode,Reporter_ISO_N,ProductCode,BoundRate,Nbr_Total_Lines\n"
+    b'"H0","840","000201","12","2"\n'
+)
+TRANSFORM_TARIFFS = (
+    b"Reporter_ISO_N,Year,ProductCode,Partner_ISO_N,DutyType,SimpleAverage,Nbr_Total_Lines\n"
+    b"840,2000,201,0,MFN,5,1\n"  # the USA's MFN rate against the world
+    b"840,2001,201,710,AHS,2,1\n"  # the USA's applied rate for South Africa
+    b"918,2000,201,840,AHS,3,1\n"  # the EU's applied rate for the USA
+    b"918,2002,201,710,AHS,4,1\n"  # the EU's applied rate for South Africa
+    b"710,2000,201,40,AHS,6,1\n"  # South Africa's for Austria
+    b"710,2000,201,56,AHS,8,1\n"  # ... and Belgium
+    b"736,2000,201,840,AHS,9,1\n"  # Sudan under its old code
+    b"231,2000,201,729,AHS,50,1\n"  # Ethiopia's report of Sudan: left out
+    b"840,2000,201,0,BND,40,1\n"  # bound rates in the tariff file: not used
+    b"710,2000,301,0,MFN,1.5,1\n"
+    b"840,1999,401,0,MFN,7,1\n"  # before the first year: not a product of the output
+)

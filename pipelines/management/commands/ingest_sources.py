@@ -6,10 +6,12 @@ from django.core.management.base import BaseCommand, CommandError
 from pipelines.catalogue import CATALOGUE
 from pipelines.ingesting import ingest_sources
 from pipelines.management.selection import (
+    SELECTED,
     add_source_arguments,
     sources_to_run,
     terminal_progress,
 )
+from pipelines.sources import Source
 
 
 class Command(BaseCommand):
@@ -25,10 +27,31 @@ class Command(BaseCommand):
             action="store_true",
             help="rebuild each selected dataset from all its files, processed ones included",
         )
+        parser.add_argument(
+            "--transform",
+            action="store_true",
+            help="run the sources without files (the World Bank tariff transform): only with "
+            "this flag, after the sources they depend on when those are selected too",
+        )
+        parser.add_argument(
+            "--continue",
+            action="store_true",
+            help="with --transform: keep the products an interrupted transform built",
+        )
+        parser.add_argument(
+            "--products",
+            help="with --transform: only these products, e.g. 10111,20110",
+        )
         add_source_arguments(parser, CATALOGUE)
 
     def handle(self, *args, **options):
-        source_ids = sources_to_run(self, "ingest_sources", options, list(CATALOGUE))
+        transforms = [source.id for source in CATALOGUE if _without_files(source)]
+        if options["transform"] and not (options["all"] or options.get(SELECTED)):
+            source_ids = transforms
+        else:
+            source_ids = sources_to_run(self, "ingest_sources", options, list(CATALOGUE))
+        if not options["transform"]:
+            source_ids = [source_id for source_id in source_ids if source_id not in transforms]
         if not source_ids:
             return
         runs = ingest_sources(
@@ -37,6 +60,7 @@ class Command(BaseCommand):
             settings.DATASETS_FOLDER,
             force=options["force"],
             progress=terminal_progress(),
+            options={"continue": options["continue"], "products": options["products"]},
         )
         for run in runs:
             for name, message in run.failures:
@@ -58,3 +82,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{failed} file(s) failed, {dataflow_failures} data-flow trigger(s) failed"
             )
+
+
+def _without_files(source: Source) -> bool:
+    return source.steps is not None and source.steps.without_files
