@@ -3,6 +3,9 @@
 from django.conf import settings
 from psycopg import sql
 
+from pipelines.companies_house import COLUMN_TYPES as ACCOUNTS_COLUMN_TYPES
+from pipelines.companies_house import COLUMNS as ACCOUNTS_COLUMNS
+from pipelines.companies_house import parse_accounts
 from pipelines.datasets import Column, Dataset, FileFormat, L1Column, L1Context, Mode
 from pipelines.hmrc_exporters import COLUMNS as HMRC_COLUMNS
 from pipelines.hmrc_exporters import parse_exporters
@@ -319,6 +322,28 @@ world_bank_tariff_transformed = Source(
     steps=TransformSteps(),
 )
 
+companies_house_accounts = Source(
+    id="companies_house.accounts_legacy",
+    folder="companies_house/accounts_legacy",
+    unpack=False,
+    trigger_dataflow=True,
+    origin=Listing(
+        url="http://download.companieshouse.gov.uk/en_accountsdata.html",
+        link_pattern=r"Accounts_Bulk_Data-(?P<date>\d{4}-\d{2}-\d{2})\.zip$",
+        link_date_format="%Y-%m-%d",
+        stored_name=StoredName("Accounts_Bulk_Data-{date}.zip", "%Y-%m-%d"),
+    ),
+    steps=ParsedRows(parse_accounts),
+    dataset=Dataset(
+        organisation="companies_house",
+        name="accounts_legacy",
+        mode=Mode.INCREMENTAL,
+        columns=tuple(
+            Column(name, ACCOUNTS_COLUMN_TYPES.get(name, "text")) for name in ACCOUNTS_COLUMNS
+        ),
+    ),
+)
+
 hmrc_exporters = Source(
     id="hmrc.exporters",
     folder="hmrc/exporters",
@@ -362,6 +387,7 @@ CATALOGUE = Catalogue(
         world_bank_tariff,
         world_bank_tariff_transformed,
         *spire_sources(),
+        companies_house_accounts,
         hmrc_exporters,
     ]
 )

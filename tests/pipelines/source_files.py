@@ -242,3 +242,101 @@ TRANSFORM_TARIFFS = (
     b"710,2000,301,0,MFN,1.5,1\n"
     b"840,1999,401,0,MFN,7,1\n"  # before the first year: not a product of the output
 )
+
+
+# Companies House bulk accounts (SOURCES.md §4): an iXBRL document (FRC 2019 taxonomy, none
+# of the three the loader names), an XBRL one (UK GAAP 2004), and one that is not XML.
+ACCOUNTS_IXBRL = b"""<?xml version="1.0" encoding="UTF-8"?>
+<html xmlns="http://www.w3.org/1999/xhtml" xmlns:ix="http://www.xbrl.org/2013/inlineXBRL"
+  xmlns:xbrli="http://www.xbrl.org/2003/instance"
+  xmlns:core="http://xbrl.frc.org.uk/fr/2019-01-01/core"
+  xmlns:bus="http://xbrl.frc.org.uk/cd/2019-01-01/business">
+<head><title>BadCorp2</title></head>
+<body>
+<ix:header><ix:resources>
+  <xbrli:context id="cfwd_31_03_2020"><xbrli:entity><xbrli:identifier
+    scheme="http://www.companieshouse.gov.uk/">12345</xbrli:identifier></xbrli:entity>
+    <xbrli:period><xbrli:instant>2020-03-31</xbrli:instant></xbrli:period></xbrli:context>
+  <xbrli:context id="cfwd_31_03_2019"><xbrli:entity><xbrli:identifier
+    scheme="http://www.companieshouse.gov.uk/">12345</xbrli:identifier></xbrli:entity>
+    <xbrli:period><xbrli:instant>2019-03-31</xbrli:instant></xbrli:period></xbrli:context>
+  <xbrli:context id="cfwd_31_03_2020_WithinOneYear"><xbrli:entity><xbrli:identifier
+    scheme="http://www.companieshouse.gov.uk/">12345</xbrli:identifier></xbrli:entity>
+    <xbrli:period><xbrli:instant>2020-03-31</xbrli:instant></xbrli:period></xbrli:context>
+  <xbrli:context id="year_2020"><xbrli:entity><xbrli:identifier
+    scheme="http://www.companieshouse.gov.uk/">12345</xbrli:identifier></xbrli:entity>
+    <xbrli:period><xbrli:startDate>2019-04-01</xbrli:startDate>
+    <xbrli:endDate>2020-03-31</xbrli:endDate></xbrli:period></xbrli:context>
+</ix:resources></ix:header>
+<p>Registered number <ix:nonNumeric name="bus:UKCompaniesHouseRegisteredNumber"
+  contextRef="year_2020">12345</ix:nonNumeric></p>
+<h1><ix:nonNumeric name="bus:EntityCurrentLegalOrRegisteredName" contextRef="year_2020"
+  >BadCorp2 Limited</ix:nonNumeric></h1>
+<p>Balance sheet at <ix:nonNumeric name="bus:BalanceSheetDate" contextRef="year_2020"
+  >31 March 2020</ix:nonNumeric></p>
+<p>Dormant: <ix:nonNumeric name="bus:EntityDormantTruefalse" contextRef="year_2020"
+  >false</ix:nonNumeric></p>
+<p>Employees: <ix:nonFraction name="core:AverageNumberEmployeesDuringPeriod"
+  contextRef="year_2020" unitRef="pure" decimals="0">1</ix:nonFraction></p>
+<table>
+<tr><td>Current assets</td>
+  <td><ix:nonFraction name="core:CurrentAssets" contextRef="cfwd_31_03_2020"
+    unitRef="GBP" decimals="0">96,264</ix:nonFraction></td>
+  <td><ix:nonFraction name="core:CurrentAssets" contextRef="cfwd_31_03_2019"
+    unitRef="GBP" decimals="0">96,264</ix:nonFraction></td></tr>
+<tr><td>Creditors</td>
+  <td><ix:nonFraction name="core:Creditors" contextRef="cfwd_31_03_2020_WithinOneYear"
+    unitRef="GBP" decimals="-3" scale="3" sign="-">1,234</ix:nonFraction></td>
+  <td>-</td></tr>
+<tr><td>Net current assets</td>
+  <td><ix:nonFraction name="core:NetCurrentAssetsLiabilities" contextRef="cfwd_31_03_2020"
+    unitRef="GBP" decimals="0">96,264</ix:nonFraction></td>
+  <td><ix:nonFraction name="core:NetCurrentAssetsLiabilities" contextRef="cfwd_31_03_2019"
+    unitRef="GBP" decimals="0">96,264</ix:nonFraction></td></tr>
+<tr><td>Equity</td>
+  <td><ix:nonFraction name="core:Equity" contextRef="cfwd_31_03_2020"
+    unitRef="GBP" decimals="0">96,264</ix:nonFraction></td>
+  <td><ix:nonFraction name="core:Equity" contextRef="cfwd_31_03_2019"
+    unitRef="GBP" decimals="0">96,264</ix:nonFraction></td></tr>
+</table>
+</body></html>
+"""
+
+ACCOUNTS_XBRL = b"""<?xml version="1.0" encoding="UTF-8"?>
+<xbrl xmlns="http://www.xbrl.org/2003/instance"
+  xmlns:pt="http://www.xbrl.org/uk/fr/gaap/pt/2004-12-01"
+  xmlns:ae="http://www.xbrl.org/uk/fr/gcd/2004-12-01">
+  <context id="y2016"><entity><identifier scheme="http://www.companieshouse.gov.uk/"
+    >1234</identifier></entity><period><instant>2016-07-31</instant></period></context>
+  <context id="y2015"><entity><identifier scheme="http://www.companieshouse.gov.uk/"
+    >1234</identifier></entity><period><instant>2015-07-31</instant></period></context>
+  <ae:EntityCurrentLegalName contextRef="y2016">BadCorp Limited</ae:EntityCurrentLegalName>
+  <ae:CompaniesHouseRegisteredNumber contextRef="y2016">01234</ae:CompaniesHouseRegisteredNumber>
+  <ae:BalanceSheetDate contextRef="y2016">2016-07-31</ae:BalanceSheetDate>
+  <ae:CompanyNotDormant contextRef="y2016">true</ae:CompanyNotDormant>
+  <pt:FixedAssets contextRef="y2016" unitRef="GBP" decimals="0">251044</pt:FixedAssets>
+  <pt:FixedAssets contextRef="y2015" unitRef="GBP" decimals="0">251160</pt:FixedAssets>
+  <pt:TangibleFixedAssets contextRef="y2016" unitRef="GBP" decimals="0">1</pt:TangibleFixedAssets>
+  <pt:Debtors contextRef="y2015" unitRef="GBP" decimals="0">-</pt:Debtors>
+  <pt:ProfitLossForPeriod contextRef="y2016" unitRef="GBP" decimals="0"
+    >-120</pt:ProfitLossForPeriod>
+</xbrl>
+"""
+
+
+def accounts_zip(documents: dict[str, bytes]) -> bytes:
+    """A bulk accounts zip: its folder entry, the documents and macOS resource forks."""
+    members = {"test_datafile_1/": b""}
+    for name, data in documents.items():
+        members[f"test_datafile_1/{name}"] = data
+        members[f"__MACOSX/test_datafile_1/._{name}"] = b"\0\5\26\7"
+    return zip_bytes(members)
+
+
+ACCOUNTS = accounts_zip(
+    {
+        "Prod223_2798_12345_20200331.html": ACCOUNTS_IXBRL,
+        "Prod223_1859_1234_20170227.xml": ACCOUNTS_XBRL,
+        "Prod223_2798_99999_20200331.html": b"<html><body><p>cut off in the middle",
+    }
+)
