@@ -19,6 +19,9 @@ ONS_LISTING_URL = (
     "https://geoportal.statistics.gov.uk/search?sort=-created&tags=ons%20postcode%20directory"
 )
 
+HMRC_LISTING_URL = "https://www.uktradeinfo.com/Statistics/Pages/DataDownloads.aspx"
+COMPANIES_HOUSE_LISTING_URL = "http://download.companieshouse.gov.uk/en_accountsdata.html"
+
 ONS_COLUMNS = [
     "pcd",
     "pcd2",
@@ -328,7 +331,7 @@ companies_house_accounts = Source(
     unpack=False,
     trigger_dataflow=True,
     origin=Listing(
-        url="http://download.companieshouse.gov.uk/en_accountsdata.html",
+        url=lambda: settings.COMPANIES_HOUSE_ACCOUNTS_LISTING_URL or COMPANIES_HOUSE_LISTING_URL,
         link_pattern=r"Accounts_Bulk_Data-(?P<date>\d{4}-\d{2}-\d{2})\.zip$",
         link_date_format="%Y-%m-%d",
         stored_name=StoredName("Accounts_Bulk_Data-{date}.zip", "%Y-%m-%d"),
@@ -350,7 +353,7 @@ hmrc_exporters = Source(
     unpack=False,
     trigger_dataflow=True,
     origin=Listing(
-        url="https://www.uktradeinfo.com/Statistics/Pages/DataDownloads.aspx",
+        url=lambda: settings.HMRC_EXPORTERS_LISTING_URL or HMRC_LISTING_URL,
         link_pattern=r"(.*?)/exporters(?P<date>\d{4})\.zip$",
         link_date_format="%y%m",
         stored_name=StoredName("exporters{date}.zip", "%y%m"),

@@ -170,9 +170,12 @@ def test_world_bank_tariff_is_l0_only_and_reads_padded_and_blank_prefixed_number
         (262, 2005, 201, 380, "BND", Decimal("40")),
         (266, 1998, 201, 0, "AHS", Decimal("20")),
     ]
+    # No L1 of its own: the schema's L1 is the transform's, untouched by the load.
     assert pg.execute(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'world_bank.tariff'"
-    ).fetchone() == (1,)
+        "SELECT array_agg(tablename::text ORDER BY tablename) FROM pg_tables "
+        "WHERE schemaname = 'world_bank.tariff'"
+    ).fetchone() == (["L0", "L1"],)
+    assert pg.execute('SELECT count(*) FROM "world_bank.tariff"."L1"').fetchone() == (0,)
     assert DatafileRegistry.objects.get(source="world_bank.tariff").state == "processed"
 
 
