@@ -480,7 +480,9 @@ def main() -> None:
     print(f"{'load':<24}{'seconds':>9}{'rows/s':>12}{'ratio':>8}{'target':>8}{'peak MB':>9}")
     for case, result in results.items():
         rate = result["rows"] / result["seconds"]
-        baseline = results.get(BASELINES.get(case, "baseline"))
+        baseline = (
+            result if case.endswith("baseline") else results.get(BASELINES.get(case, "baseline"))
+        )
         ratio = rate / (baseline["rows"] / baseline["seconds"]) if baseline else float("nan")
         target = TARGETS.get(case)
         print(

@@ -1,8 +1,10 @@
 """The World Bank tariff transform against rows worked out by hand (SOURCES.md §3.8)."""
 
+import io
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 
 from pipelines.catalogue import CATALOGUE
@@ -141,3 +143,18 @@ def test_products_that_are_not_numbers_are_refused(pg, settings, inputs):
 
     [(_, message)] = run.failures
     assert "products must be whole numbers" in message and "abc" in message
+
+
+def test_ingest_command_runs_the_transform_only_when_asked(pg, inputs):
+    count = 'SELECT count(DISTINCT product), count(*) FROM "world_bank.tariff"."L1"'
+    call_command("ingest_sources", "--all", stdout=io.StringIO())
+    assert pg.execute(count).fetchone() == (0, 0)
+
+    out = io.StringIO()
+    call_command("ingest_sources", "--transform", "--products", "201", stdout=out)
+
+    years = 2018 - 2000 + 1
+    assert pg.execute(count).fetchone() == (1, PAIRS * years)
+    assert f"1 source(s): 1 file(s) processed, 0 failed, 0 skipped; {PAIRS * years} rows" in (
+        out.getvalue()
+    )
