@@ -13,6 +13,7 @@ which are written as CSV and loaded into the source's L0/L1 by the usual loader.
 import io
 import logging
 import posixpath
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol
@@ -20,7 +21,8 @@ from typing import IO, TYPE_CHECKING, Protocol
 import psycopg
 
 from pipelines import storage
-from pipelines.loading import LoadResult, create_empty_tables, load_file
+from pipelines.archives import ArchiveError
+from pipelines.loading import LoadError, LoadResult, create_empty_tables, load_file
 from pipelines.reading import CHUNK_SIZE, read_stream
 
 if TYPE_CHECKING:
@@ -82,13 +84,16 @@ class ParsedRows:
         self, conn: psycopg.Connection, source: "Source", key: str, name: str, rebuild: bool
     ) -> LoadResult:
         dataset = source.dataset
-        with storage.open_file(key) as stream:
-            parsed = self.parser(stream, name)
-            csv_stream = RowsAsCsv(dataset.column_names, parsed.rows)
-            files = (read_stream(csv_stream, dataset, name) for _ in range(1))
-            result = load_file(
-                conn, dataset, files, datafile=posixpath.basename(name), rebuild=rebuild
-            )
+        try:
+            with storage.open_file(key) as stream:
+                parsed = self.parser(stream, name)
+                csv_stream = RowsAsCsv(dataset.column_names, parsed.rows)
+                files = (read_stream(csv_stream, dataset, name) for _ in range(1))
+                result = load_file(
+                    conn, dataset, files, datafile=posixpath.basename(name), rebuild=rebuild
+                )
+        except (zipfile.BadZipFile, ArchiveError) as error:
+            raise LoadError(f"{name}: {error}") from error
         for part, reason in parsed.skipped:
             logger.warning("%s: %s: skipped %s: %s", source.id, name, part, reason)
         return LoadResult(

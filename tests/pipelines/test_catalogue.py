@@ -207,3 +207,14 @@ def test_hmrc_exporters_reads_a_zip_of_zips_of_mac_roman_tab_separated_lines(pg,
     ]
     notes = DatafileRegistry.objects.get(source="hmrc.exporters").notes
     assert "exporters1601.zip/exporters1601 line 2" in notes
+
+
+@pytest.mark.parametrize("source_id", ["hmrc.exporters", "companies_house.accounts_legacy"])
+def test_a_parsed_source_refuses_a_file_that_is_not_a_zip_naming_it(pg, settings, store, source_id):
+    source = CATALOGUE.get(source_id)
+    store(f"{source.folder}/broken.zip", b"<html>an error page, not a zip</html>")
+
+    [result] = ingest_sources(CATALOGUE, [source.id], settings.DATASETS_FOLDER)
+
+    [(name, message)] = result.failures
+    assert name == "broken.zip" and message == "broken.zip: File is not a zip file"
