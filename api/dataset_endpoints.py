@@ -1,8 +1,8 @@
 """The dataset endpoints: which source table each serves, under which names.
 
 Each endpoint's URL path, scope (the original's view name, which existing clients hold in
-their scopes), table, columns and naming follow SOURCES.md §2. Endpoints of sources that are
-not built yet are added with their sources.
+their scopes), table, columns and naming follow SOURCES.md §2. HMRC, Companies House, Comtrade,
+EU membership and SPIRE have none: the generic table endpoints serve them.
 """
 
 from dataclasses import dataclass
@@ -94,6 +94,14 @@ DATASET_ENDPOINTS = (
         source=catalogue.dit_baci,
         table="L1",
         description="CEPII BACI bilateral trade flows (L1), page by page.",
+    ),
+    DatasetEndpoint(
+        path="get-world-bank-tariffs/",
+        scope="list_world_bank_tariff",
+        source=catalogue.world_bank_tariff_transformed,
+        table="L1",
+        description="Assumed bilateral tariffs per product, year, reporter and partner (the "
+        "World Bank transform's output), page by page.",
     ),
     DatasetEndpoint(
         path="get-world-bank-tariffs/raw/",

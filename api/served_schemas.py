@@ -20,8 +20,9 @@ from uploads.models import Pipeline
 
 @cache
 def source_schemas() -> frozenset[str]:
-    """The schemas of the built-in sources, ``"<organisation>.<dataset>"``."""
-    return frozenset(source.dataset.schema for source in CATALOGUE)
+    """The schemas of the built-in sources' tables (``"<organisation>.<dataset>"``, and
+    ``spire``)."""
+    return frozenset(schema for source in CATALOGUE for schema, _ in source.tables)
 
 
 def is_row_schema(schema: str) -> bool:

@@ -258,6 +258,8 @@ DATAFLOW_HAWK_KEY = env_str("DATAFLOW_HAWK_KEY")
 DATAFLOW_UPLOADER_DAG_ID = env_str("DATAFLOW_UPLOADER_DAG_ID", "DSSGenericPipeline")
 # Where fetch_sources finds the ONS postcode directory's releases (empty: the catalogue's default).
 ONS_POSTCODE_DIRECTORY_LISTING_URL = env_str("DSS_ONS_POSTCODE_DIRECTORY_LISTING_URL")
+HMRC_EXPORTERS_LISTING_URL = env_str("DSS_HMRC_EXPORTERS_LISTING_URL")
+COMPANIES_HOUSE_ACCOUNTS_LISTING_URL = env_str("DSS_COMPANIES_HOUSE_ACCOUNTS_LISTING_URL")
 
 # Logs: JSON lines unless asked otherwise or written to a terminal.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

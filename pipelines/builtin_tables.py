@@ -26,7 +26,11 @@ def create_builtin_tables(
     connection.ensure_connection()
     created = []
     for source in CATALOGUE if catalogue is None else catalogue:
-        if create_empty_tables(connection.connection, source.dataset):
+        if source.steps is not None:
+            made = source.steps.create_tables(connection.connection, source)
+        else:
+            made = create_empty_tables(connection.connection, source.dataset)
+        if made:
             logger.info("%s: created its empty tables", source.id)
             created.append(source.id)
     return created

@@ -3,12 +3,24 @@
 from django.conf import settings
 from psycopg import sql
 
+from pipelines.companies_house import COLUMN_TYPES as ACCOUNTS_COLUMN_TYPES
+from pipelines.companies_house import COLUMNS as ACCOUNTS_COLUMNS
+from pipelines.companies_house import parse_accounts
 from pipelines.datasets import Column, Dataset, FileFormat, L1Column, L1Context, Mode
+from pipelines.hmrc_exporters import COLUMNS as HMRC_COLUMNS
+from pipelines.hmrc_exporters import parse_exporters
 from pipelines.sources import Catalogue, Listing, Source, StoredName
+from pipelines.spire import spire_sources
+from pipelines.steps import ParsedRows
+from pipelines.world_bank_tariffs import OUTPUT as WORLD_BANK_TARIFFS_OUTPUT
+from pipelines.world_bank_tariffs import TransformSteps
 
 ONS_LISTING_URL = (
     "https://geoportal.statistics.gov.uk/search?sort=-created&tags=ons%20postcode%20directory"
 )
+
+HMRC_LISTING_URL = "https://www.uktradeinfo.com/Statistics/Pages/DataDownloads.aspx"
+COMPANIES_HOUSE_LISTING_URL = "http://download.companieshouse.gov.uk/en_accountsdata.html"
 
 ONS_COLUMNS = [
     "pcd",
@@ -298,6 +310,75 @@ world_bank_tariff = Source(
     ),
 )
 
+# Built from the sources it depends on, in the tariff schema's L1; run only when asked
+# (``ingest_sources --transform``).
+world_bank_tariff_transformed = Source(
+    id="world_bank.tariff.transformed",
+    folder="",
+    dataset=WORLD_BANK_TARIFFS_OUTPUT,
+    depends_on=(
+        "dit.eu_country_membership",
+        "comtrade.country_code_and_iso",
+        "world_bank.bound_rates",
+        "world_bank.tariff",
+    ),
+    steps=TransformSteps(),
+)
+
+companies_house_accounts = Source(
+    id="companies_house.accounts_legacy",
+    folder="companies_house/accounts_legacy",
+    unpack=False,
+    trigger_dataflow=True,
+    origin=Listing(
+        url=lambda: settings.COMPANIES_HOUSE_ACCOUNTS_LISTING_URL or COMPANIES_HOUSE_LISTING_URL,
+        link_pattern=r"Accounts_Bulk_Data-(?P<date>\d{4}-\d{2}-\d{2})\.zip$",
+        link_date_format="%Y-%m-%d",
+        stored_name=StoredName("Accounts_Bulk_Data-{date}.zip", "%Y-%m-%d"),
+    ),
+    steps=ParsedRows(parse_accounts),
+    dataset=Dataset(
+        organisation="companies_house",
+        name="accounts_legacy",
+        mode=Mode.INCREMENTAL,
+        columns=tuple(
+            Column(name, ACCOUNTS_COLUMN_TYPES.get(name, "text")) for name in ACCOUNTS_COLUMNS
+        ),
+    ),
+)
+
+hmrc_exporters = Source(
+    id="hmrc.exporters",
+    folder="hmrc/exporters",
+    unpack=False,
+    trigger_dataflow=True,
+    origin=Listing(
+        url=lambda: settings.HMRC_EXPORTERS_LISTING_URL or HMRC_LISTING_URL,
+        link_pattern=r"(.*?)/exporters(?P<date>\d{4})\.zip$",
+        link_date_format="%y%m",
+        stored_name=StoredName("exporters{date}.zip", "%y%m"),
+    ),
+    steps=ParsedRows(parse_exporters),
+    dataset=Dataset(
+        organisation="hmrc",
+        name="exporters",
+        mode=Mode.INCREMENTAL,
+        columns=tuple(Column(name) for name in HMRC_COLUMNS),
+        l1_columns=(
+            L1Column("datetime", "timestamp", "to_timestamp(month, 'YYYYMM')::timestamp"),
+            L1Column("company_name", "text", "lower(trim(company_name))"),
+            L1Column(
+                "address",
+                "text",
+                "nullif(lower(trim(concat_ws(' ', address1, address2, address3, address4, "
+                "address5))), '')",
+            ),
+            L1Column("postcode", "text", "upper(replace(postcode, ' ', ''))"),
+            L1Column("export_item_codes", "text[]", "string_to_array(export_item_codes, ',', '')"),
+        ),
+    ),
+)
+
 CATALOGUE = Catalogue(
     [
         ons_postcode_directory,
@@ -307,5 +388,9 @@ CATALOGUE = Catalogue(
         comtrade_country_code_and_iso,
         world_bank_bound_rates,
         world_bank_tariff,
+        world_bank_tariff_transformed,
+        *spire_sources(),
+        companies_house_accounts,
+        hmrc_exporters,
     ]
 )

@@ -58,7 +58,7 @@ L1_INDEX_NAME = "L1.new_{column}_idx"
 @dataclass(frozen=True)
 class Column:
     """A data column of L0: its name and PostgreSQL type (a name of
-    ``pipelines.column_types.COLUMN_TYPES``).
+    ``pipelines.column_types.COLUMN_TYPES``, or one followed by ``[]`` for an array).
 
     ``header`` is the header text a file names the column by, when it is not the name
     itself (both are compared after ``pipelines.headers.normalise``). ``date_format`` is the
@@ -78,7 +78,8 @@ class Column:
         check_identifier(self.name, "column name")
         if self.name in RESERVED_COLUMNS:
             raise ValueError(f"column name {self.name!r} is reserved for the loader")
-        if self.type not in COLUMN_TYPES:
+        # An array of a registered type is written ``text[]``.
+        if self.type.removesuffix("[]") not in COLUMN_TYPES:
             known = ", ".join(COLUMN_TYPES)
             raise ValueError(f"column {self.name!r}: type {self.type!r} is not one of {known}")
         if self.date_format is not None:

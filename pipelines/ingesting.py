@@ -14,7 +14,7 @@ A run holds the dataset's advisory lock for the whole source (see ``pipelines.lo
 
 import logging
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
@@ -54,6 +54,8 @@ class SourceRun:
     failed: int = 0
     skipped: int = 0
     rows_loaded: int = 0
+    # Parts of files a parser could not read and left out (broken documents of a bulk zip).
+    skipped_parts: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     # (file name, what its load left out: ignored columns, skipped rows), as in the registry.
     notes: list[tuple[str, str]] = field(default_factory=list)
@@ -67,12 +69,19 @@ def ingest_sources(
     *,
     force: bool = False,
     progress: ProgressFactory | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> list[SourceRun]:
-    """Ingest the selected sources in dependency order; trigger data-flow where asked."""
+    """Ingest the selected sources in dependency order; trigger data-flow where asked.
+
+    ``options`` go to the sources with no files (the World Bank transform's products, ...).
+    """
     config = DataflowConfig.from_settings()
     runs = []
     for source in catalogue.in_dependency_order(source_ids):
-        run = ingest_source(source, datasets_folder, force=force, progress=progress)
+        if source.steps is not None and source.steps.without_files:
+            run = run_without_files(source, options or {})
+        else:
+            run = ingest_source(source, datasets_folder, force=force, progress=progress)
         if run.processed and source.trigger_dataflow:
             notify_dataflow(source, run, config)
         runs.append(run)
@@ -115,6 +124,7 @@ def ingest_source(
                 rebuild = False
                 run.processed += 1
                 run.rows_loaded += result.rows_read
+                run.skipped_parts += len(result.skipped_parts)
         if force and rebuild:
             logger.warning("%s: no file was loaded; the tables were not rebuilt", source.id)
     logger.info(
@@ -125,6 +135,30 @@ def ingest_source(
         run.skipped,
         run.rows_loaded,
     )
+    return run
+
+
+def run_without_files(source: Source, options: Mapping[str, object]) -> SourceRun:
+    """Run a source that has no files (a transform) once; its failure is recorded with its
+    cause in the run, never swallowed."""
+    if connection.in_atomic_block:
+        raise RuntimeError("ingest runs outside a transaction")
+    connection.ensure_connection()
+    conn = connection.connection
+    run = SourceRun(source.id)
+    with dataset_session_lock(conn, source.dataset.schema):
+        try:
+            # The steps commit as they go (a transform commits each batch of products).
+            result = source.steps.run(conn, source, options)
+        except Exception as error:
+            message = str(error) or type(error).__name__
+            logger.error("%s: failed: %s", source.id, message)
+            run.failed += 1
+            run.failures.append(("(run)", message))
+            return run
+    run.processed += 1
+    run.rows_loaded += result.rows_read
+    logger.info("%s: %d rows built", source.id, result.rows_read)
     return run
 
 
@@ -210,6 +244,8 @@ def _record_processed(entry: DatafileRegistry, notes: str) -> None:
 def _load_stored_file(
     source: Source, key: str, name: str, rebuild: bool, progress: ProgressFactory | None
 ) -> LoadResult:
+    if source.steps is not None:
+        return source.steps.load(connection.connection, source, key, name, rebuild)
     dataset = source.dataset
     size = storage.size(key) if progress else None
     with (

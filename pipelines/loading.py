@@ -86,13 +86,16 @@ class LoadError(Exception):
 @dataclass(frozen=True)
 class LoadResult:
     """What a load did: data rows read (rows with no value at all are ``skipped_rows``
-    instead), rows added to L0 and L1, and the file columns the dataset ignores."""
+    instead), rows added to L0 and L1, and the file columns the dataset ignores.
+    ``skipped_parts``: (part, why) for each part of the file a parser could not read and
+    left out (a broken document of a bulk zip)."""
 
     rows_read: int
     l0_rows_added: int
     l1_rows_added: int
     skipped_rows: int = 0
     ignored_columns: tuple[str, ...] = ()
+    skipped_parts: tuple[tuple[str, str], ...] = ()
 
     @property
     def notes(self) -> str:
@@ -102,6 +105,9 @@ class LoadResult:
             notes.append(f"ignored extra columns: {', '.join(self.ignored_columns)}")
         if self.skipped_rows:
             notes.append(f"skipped {self.skipped_rows} row(s) with no value")
+        if self.skipped_parts:
+            parts = "; ".join(f"{part} ({why})" for part, why in self.skipped_parts)
+            notes.append(f"skipped {len(self.skipped_parts)} unreadable part(s): {parts}")
         return "; ".join(notes)
 
 
@@ -699,10 +705,10 @@ def swap_tables(cursor: psycopg.Cursor, dataset: Dataset, new: Tables, final: Ta
                 sql.Identifier(dataset.schema, new_name), sql.Identifier(final_name)
             )
         )
-        _rename_dependents(cursor, dataset.schema, new_name, final_name)
+        rename_dependents(cursor, dataset.schema, new_name, final_name)
 
 
-def _rename_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) -> None:
+def rename_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) -> None:
     """Rename the indexes and sequences named after table ``old`` to be named after ``new``.
 
     PostgreSQL names them ``<table>_pkey``, ``<table>_id_seq``, ...; a later rebuild creates

@@ -3,6 +3,7 @@ the run's log lines), whether a command or a background task started it."""
 
 import logging
 import threading
+from collections.abc import Mapping
 
 from django.conf import settings
 from django.utils import timezone
@@ -33,9 +34,14 @@ class _LogCapture(logging.Handler):
 
 
 def run_recorded(
-    catalogue: Catalogue, record: RunRecord, *, progress: ProgressFactory | None = None
+    catalogue: Catalogue,
+    record: RunRecord,
+    *,
+    progress: ProgressFactory | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> FetchResult | SourceRun | None:
     """Run what ``record`` asks for (its ``kind``, of its ``source``) and record how it went.
+    ``options`` go to an ingest of a source without files (the World Bank transform's).
 
     Returns the engine's result (None when the run broke before it had one); whatever
     happens, the record ends ``succeeded`` or ``failed`` with a summary and the log.
@@ -47,7 +53,7 @@ def run_recorded(
     watched.addHandler(capture)
     result = None
     try:
-        result = _run(catalogue, record, progress)
+        result = _run(catalogue, record, progress, options)
         record.summary, failed = summarise(result)
     except Exception as error:  # the record must say why the run broke, whatever broke it
         logger.exception("%s: %s run broke", record.source, record.kind)
@@ -62,13 +68,19 @@ def run_recorded(
 
 
 def _run(
-    catalogue: Catalogue, record: RunRecord, progress: ProgressFactory | None
+    catalogue: Catalogue,
+    record: RunRecord,
+    progress: ProgressFactory | None,
+    options: Mapping[str, object] | None,
 ) -> FetchResult | SourceRun:
     folder = settings.DATASETS_FOLDER
     if record.kind == Kind.FETCH:
         return fetch_sources(catalogue, [record.source], folder)[0]
     force = record.kind == Kind.REBUILD
-    return ingest_sources(catalogue, [record.source], folder, force=force, progress=progress)[0]
+    runs = ingest_sources(
+        catalogue, [record.source], folder, force=force, progress=progress, options=options
+    )
+    return runs[0]
 
 
 def summarise(result: FetchResult | SourceRun) -> tuple[str, bool]:

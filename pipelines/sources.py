@@ -9,8 +9,12 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from pipelines.datasets import Dataset
+
+if TYPE_CHECKING:
+    from pipelines.steps import Steps
 
 # A URL, or a function returning one when a run starts (so that settings can supply it).
 UrlSetting = str | Callable[[], str]
@@ -92,6 +96,8 @@ class Source:
     ``folder`` is the storage folder below the datasets folder. With ``unpack``, the datafile
     name recorded in the tables of a zipped file is its member's name, else the stored name.
     ``trigger_dataflow`` sends the data-flow trigger after a run that loaded a file.
+    ``steps`` replaces the L0/L1 loader for sources that read or build their tables their
+    own way (``pipelines.steps``); ``dataset`` then describes what their files hold.
     """
 
     id: str
@@ -101,6 +107,16 @@ class Source:
     unpack: bool = True
     trigger_dataflow: bool = False
     depends_on: tuple[str, ...] = ()
+    steps: "Steps | None" = None
+
+    @property
+    def tables(self) -> tuple[tuple[str, str], ...]:
+        """The (schema, table) pairs the source writes."""
+        if self.steps is not None:
+            return self.steps.tables(self)
+        return tuple(
+            (self.dataset.schema, table) for table in ("L0", "L1")[: 1 + self.dataset.has_l1]
+        )
 
     def storage_prefix(self, datasets_folder: str) -> str:
         return posixpath.join(datasets_folder, self.folder.strip("/"))
@@ -126,16 +142,17 @@ class Catalogue:
 
     def __init__(self, sources: Iterable[Source]):
         self._sources: dict[str, Source] = {}
-        schemas: dict[str, str] = {}
+        owners: dict[tuple[str, str], str] = {}
         for source in sources:
             if source.id in self._sources:
                 raise ValueError(f"source {source.id!r} is registered twice")
-            schema = source.dataset.schema
-            if schema in schemas:
-                raise ValueError(
-                    f"sources {schemas[schema]!r} and {source.id!r} would both load into {schema}"
-                )
-            schemas[schema] = source.id
+            for table in source.tables:
+                if table in owners:
+                    raise ValueError(
+                        f"sources {owners[table]!r} and {source.id!r} would both load into "
+                        f"{'.'.join(table)}"
+                    )
+                owners[table] = source.id
             self._sources[source.id] = source
         for source in self._sources.values():
             unknown = set(source.depends_on) - set(self._sources)

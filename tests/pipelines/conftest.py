@@ -47,10 +47,10 @@ def pg(conninfo: str) -> Iterator[psycopg.Connection]:
 
 
 def _reset_dataset_schemas(conn: psycopg.Connection) -> None:
-    built_in = {
-        source.dataset.schema: {"L0", "L1"} if source.dataset.has_l1 else {"L0"}
-        for source in CATALOGUE
-    }
+    built_in: dict[str, set[str]] = {}
+    for source in CATALOGUE:
+        for schema, table in source.tables:
+            built_in.setdefault(schema, set()).add(table)
     tables = conn.execute(
         "SELECT n.nspname, array_remove(array_agg(c.relname::text), NULL) "
         "FROM pg_namespace n LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind = 'r' "

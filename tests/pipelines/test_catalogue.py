@@ -170,7 +170,51 @@ def test_world_bank_tariff_is_l0_only_and_reads_padded_and_blank_prefixed_number
         (262, 2005, 201, 380, "BND", Decimal("40")),
         (266, 1998, 201, 0, "AHS", Decimal("20")),
     ]
+    # No L1 of its own: the schema's L1 is the transform's, untouched by the load.
     assert pg.execute(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = 'world_bank.tariff'"
-    ).fetchone() == (1,)
+        "SELECT array_agg(tablename::text ORDER BY tablename) FROM pg_tables "
+        "WHERE schemaname = 'world_bank.tariff'"
+    ).fetchone() == (["L0", "L1"],)
+    assert pg.execute('SELECT count(*) FROM "world_bank.tariff"."L1"').fetchone() == (0,)
     assert DatafileRegistry.objects.get(source="world_bank.tariff").state == "processed"
+
+
+def test_hmrc_exporters_reads_a_zip_of_zips_of_mac_roman_tab_separated_lines(pg, settings, store):
+    source = CATALOGUE.get("hmrc.exporters")
+    store(f"{source.folder}/exporters_2016_mock.zip", source_files.HMRC_EXPORTERS)
+
+    [result] = ingest_sources(CATALOGUE, [source.id], settings.DATASETS_FOLDER)
+
+    assert result.failures == [] and result.skipped_parts == 1
+    dataset = source.dataset
+    assert rows(pg, dataset, "L0", "datafile_created, company_name, address1, address3") == [
+        ("exporters_2016_mock.zip", "ABC Company Ltd ", "1 - 3  Street", ""),
+        ("exporters_2016_mock.zip", "AAA Limit\u00e9d", "", ""),
+        ("exporters_2016_mock.zip", "BBB Limited", "AAA HOUSE", ""),
+    ]
+    assert rows(
+        pg, dataset, "L1", "datetime, company_name, address, postcode, export_item_codes"
+    ) == [
+        (
+            datetime.datetime(2016, 1, 1),
+            "abc company ltd",
+            "1 - 3  street avenue",
+            "AB12CD",
+            ["01012100", "02023000"],
+        ),
+        (datetime.datetime(2016, 1, 1), "aaa limit\u00e9d", None, "ZZ99ZZ", []),
+        (datetime.datetime(2016, 2, 1), "bbb limited", "aaa house town", "XY11XY", ["84713000"]),
+    ]
+    notes = DatafileRegistry.objects.get(source="hmrc.exporters").notes
+    assert "exporters1601.zip/exporters1601 line 2" in notes
+
+
+@pytest.mark.parametrize("source_id", ["hmrc.exporters", "companies_house.accounts_legacy"])
+def test_a_parsed_source_refuses_a_file_that_is_not_a_zip_naming_it(pg, settings, store, source_id):
+    source = CATALOGUE.get(source_id)
+    store(f"{source.folder}/broken.zip", b"<html>an error page, not a zip</html>")
+
+    [result] = ingest_sources(CATALOGUE, [source.id], settings.DATASETS_FOLDER)
+
+    [(name, message)] = result.failures
+    assert name == "broken.zip" and message == "broken.zip: File is not a zip file"

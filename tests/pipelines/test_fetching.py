@@ -39,6 +39,11 @@ def release(month: str) -> bytes:
 def ons_portal(http_server, settings):
     """A listing page linking each release's page, which links the release's file."""
     settings.ONS_POSTCODE_DIRECTORY_LISTING_URL = http_server.url + "/search"
+    # The other sources with listings (fetched by --all) read a page that links no file:
+    # they fail without leaving this machine.
+    http_server.routes["/empty"] = (200, {}, b"<html><a href='/elsewhere'>none</a></html>")
+    settings.HMRC_EXPORTERS_LISTING_URL = http_server.url + "/empty"
+    settings.COMPANIES_HOUSE_ACCOUNTS_LISTING_URL = http_server.url + "/empty"
 
     def publish(*months: str, listing_type: str = "html") -> None:
         links = []
@@ -228,7 +233,8 @@ def test_fetch_sources_command_reports_downloads(ons_portal, db):
 def test_fetch_sources_command_fails_when_a_source_fails(ons_portal, db):
     ons_portal()
 
-    with pytest.raises(CommandError, match="1 source"):
+    # The ONS source and the two whose listings link no file (see ons_portal).
+    with pytest.raises(CommandError, match="3 source"):
         call_command("fetch_sources", "--all", stdout=io.StringIO(), stderr=io.StringIO())
 
 
@@ -243,7 +249,11 @@ def test_fetch_sources_lists_only_sources_with_an_origin(db):
 
     call_command("fetch_sources", "--list", stdout=out)
 
-    assert [line.split()[0] for line in out.getvalue().splitlines()] == ["ons.postcode_directory"]
+    assert [line.split()[0] for line in out.getvalue().splitlines()] == [
+        "ons.postcode_directory",
+        "companies_house.accounts_legacy",
+        "hmrc.exporters",
+    ]
 
 
 # One source's failure, of any kind, is reported and never stops the others.
@@ -375,7 +385,7 @@ def test_fetch_sources_command_reports_a_storage_error_and_exits_non_zero(ons_po
     storage.save_stream("datasets/ons/postcode_directory", io.BytesIO(b"not a folder"))
     err = io.StringIO()
 
-    with pytest.raises(CommandError, match="1 source\\(s\\) failed"):
+    with pytest.raises(CommandError, match="3 source\\(s\\) failed"):
         call_command("fetch_sources", "--all", stdout=io.StringIO(), stderr=err)
 
     assert err.getvalue().startswith("ons.postcode_directory: NotADirectoryError")
