@@ -13,12 +13,14 @@ from pipelines.encodings import UTF8, guess_encoding, split_bom
 DELIMITERS = (",", ";", "\t", "|")
 QUOTES = ('"', "'")
 SAMPLE_LINES = 50
+CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 
 
 def detect_encoding(sample: bytes) -> str:
     """The encoding of a file starting with ``sample``: its byte-order mark's; UTF-8 when the
-    sample is strict UTF-8 (a character cut at the sample's end allowed); else the detector's
-    guess."""
+    sample is strict UTF-8 (a character cut at the sample's end allowed); else Windows-1252
+    when every byte reads in it (the usual encoding of a spreadsheet saved as CSV); else the
+    detector's guess."""
     bom_encoding, rest = split_bom(sample)
     if bom_encoding is not None:
         return bom_encoding
@@ -26,7 +28,12 @@ def detect_encoding(sample: bytes) -> str:
         codecs.getincrementaldecoder(UTF8)().decode(rest, final=False)
         return UTF8
     except UnicodeDecodeError:
-        return guess_encoding(rest)
+        pass
+    # Spreadsheets saved as CSV on Windows are Windows-1252; detectors often take short
+    # samples of it for another code page. Any byte but five undefined ones reads in it.
+    if not any(byte in rest for byte in CP1252_UNDEFINED):
+        return "cp1252"
+    return guess_encoding(rest)
 
 
 def detect_delimiter(text: str) -> str:

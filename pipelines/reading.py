@@ -239,6 +239,7 @@ def _text_lines(chunks: Iterable[bytes], decoder: "_Decoder", eol: str) -> Itera
     """The chunks' text cut into lines that end with ``eol`` (csv joins quoted breaks)."""
     text_decoder = None
     carry = ""
+    line_number = 1  # of the header line; the text starts with it
     for chunk in chunks:
         if text_decoder is None:
             # Decided by the first chunk: passed through in its own encoding, or UTF-8.
@@ -247,9 +248,14 @@ def _text_lines(chunks: Iterable[bytes], decoder: "_Decoder", eol: str) -> Itera
         try:
             text = carry + text_decoder.decode(chunk)
         except UnicodeDecodeError as error:
-            raise ReadError(f"{decoder.label}: cannot be read as {error.encoding}") from None
+            line = line_number + chunk[: error.start].count(eol.encode())
+            raise ReadError(
+                f"{decoder.label}: line {line}: cannot be read as {encoding} ({error.reason}); "
+                "choose the file's encoding"
+            ) from None
         lines = text.split(eol)
         carry = lines.pop()
+        line_number += len(lines)
         for line in lines:
             yield line + eol
     if carry:

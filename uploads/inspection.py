@@ -265,9 +265,11 @@ def _check_header(header: list[str], named: int, label: str) -> None:
 
 
 def _looks_like_data(value: str) -> bool:
+    """Whether a header field is a number, date or timestamp (a word such as ``yes`` or
+    ``n`` may well name a column)."""
     inference = TypeInference(1)
     inference.add([value])
-    return inference.types[0] != "text"
+    return inference.types[0] in ("integer", "numeric", "date", "timestamp")
 
 
 def _check_row(

@@ -221,6 +221,7 @@ def restore_version(data_file: PipelineDataFile, user=None) -> PipelineDataFile:
 
     Raises ``WrongState`` unless ``data_file`` is a version (completed).
     """
+    data_file.refresh_from_db(fields=["state"])
     if data_file.state != State.COMPLETED:
         raise WrongState("only a completed upload is a version that can be restored")
     copy = PipelineDataFile.objects.create(
