@@ -43,21 +43,27 @@ class Pipeline(models.Model):
         return self.schema_name
 
     def save(self, *args, **kwargs):
-        self.organisation = normalise_name(self.organisation)
-        self.dataset = normalise_name(self.dataset)
-        self.slug = pipeline_slug(self.organisation, self.dataset)
+        self._normalise()
         super().save(*args, **kwargs)
+
+    def clean_fields(self, exclude=None) -> None:
+        # Names are normalised before the field validators see them (``ONS`` is ``ons``).
+        self._normalise()
+        super().clean_fields(exclude)
 
     def clean(self) -> None:
         """Normalise the names and refuse a schema name PostgreSQL would cut (over 63 bytes)."""
-        self.organisation = normalise_name(self.organisation)
-        self.dataset = normalise_name(self.dataset)
-        self.slug = pipeline_slug(self.organisation, self.dataset)
+        self._normalise()
         if self.organisation and self.dataset:
             try:
                 check_identifier(self.schema_name, "the schema name")
             except ValueError as error:
                 raise ValidationError({"dataset": str(error)}) from error
+
+    def _normalise(self) -> None:
+        self.organisation = normalise_name(self.organisation)
+        self.dataset = normalise_name(self.dataset)
+        self.slug = pipeline_slug(self.organisation, self.dataset)
 
     @property
     def schema_name(self) -> str:
