@@ -4,7 +4,7 @@ COPY knows one spelling of NULL (the empty unquoted field). A file format that l
 spellings (``FileFormat.null_values``) has every unquoted field that is exactly one of them
 rewritten to an empty field while the file streams, so it loads as NULL in every column
 type. A quoted ``"N/A"`` is a value and stays as it is. Chunks without any of the spellings
-pass unchanged after a byte search.
+pass unchanged after a byte search (``N``) or a regular expression search.
 """
 
 import re
@@ -26,6 +26,10 @@ class NullValues:
         ends = re.escape(self.delimiter) + b"\r\n"
         spellings = b"|".join(re.escape(value) for value in self.values)
         self._field = re.compile(b"(?<=[" + ends + b"])(?:" + spellings + b")(?=[" + ends + b"])")
+        self._any = re.compile(spellings)
+        # Spellings mostly share their first byte (``N``): a file without it is skipped by
+        # a memchr-speed search, one with it by a regular expression search.
+        self._first_bytes = tuple({value[:1] for value in self.values})
         self._longest = max((len(value) for value in self.values), default=0)
         self._in_quote = False
         self._previous = LF  # the byte before the data: a line start
@@ -51,13 +55,18 @@ class NullValues:
                 data, self._carry = data[:cut], data[cut:]
         if not data:
             return data
-        if not any(value in data for value in self.values):
+        if not self._may_hold_one(data):
             self._in_quote ^= data.count(self.quote) % 2 == 1
             self._previous = data[-1:]
             return data
         out = self._rewrite(data, final)
         self._previous = data[-1:]
         return out
+
+    def _may_hold_one(self, data: bytes) -> bool:
+        if all(data.find(first) == -1 for first in self._first_bytes):
+            return False
+        return self._any.search(data) is not None
 
     def _rewrite(self, data: bytes, final: bool) -> bytes:
         parts = data.split(self.quote)
