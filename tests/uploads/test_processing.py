@@ -103,7 +103,7 @@ def test_a_value_that_does_not_fit_fails_and_the_previous_version_stays(worker_e
     before = rows_of(pipeline, "id")
     assert len(before) == 2
 
-    # Row 3 is past nothing the inspection missed: the type is chosen by the person.
+    # The person chooses integer for a column that holds a word in its third row.
     second = verified(upload(b"name,count\nc,3\nd,4\ne,many\n", pipeline=pipeline), count="integer")
     assert run_worker(worker_environment).returncode == 0
     second.refresh_from_db()
@@ -151,7 +151,9 @@ def test_data_flow_is_triggered_and_polled_after_the_load(dataflow):  # noqa: F8
     data_file = verified(upload(b"a\n1\n"))
     assert process(str(data_file.pk)) == "completed"
     assert dataflow.triggered and dataflow.polls
-    assert dataflow.triggered[0]["conf"]["data_uploader_schema_name"] == data_file.pipeline.schema_name
+    assert (
+        dataflow.triggered[0]["conf"]["data_uploader_schema_name"] == data_file.pipeline.schema_name
+    )
 
 
 def test_a_failed_data_flow_run_fails_the_upload_saying_the_table_is_loaded(dataflow):  # noqa: F811
