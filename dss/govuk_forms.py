@@ -30,10 +30,15 @@ class GovukFormMixin:
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.style_fields()
+
+    def style_fields(self) -> None:
+        """Style every field (again, for fields a form adds after its own __init__)."""
         for name, field in self.fields.items():
             base = widget_class(field.widget)
-            extra = field.widget.attrs.get("class", "")
-            field.widget.attrs["class"] = f"{base} {extra}".strip()
+            classes = field.widget.attrs.get("class", "")
+            if base not in classes.split():
+                field.widget.attrs["class"] = f"{base} {classes}".strip()
             if field.help_text:
                 field.widget.attrs["aria-describedby"] = f"{self[name].id_for_label}-hint"
 

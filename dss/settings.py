@@ -237,6 +237,9 @@ if OIDC_ENABLED:
             "e.g. groups=data-uploaders"
         )
     LOGIN_URL = "oidc_authentication_init"
+    # A person the provider vouches for but the settings do not allow: a page that says so
+    # (a page that needs login would send them straight back to the provider).
+    LOGIN_REDIRECT_URL_FAILURE = "/login/refused/"
 else:
     AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
     LOGIN_URL = "login"
@@ -251,9 +254,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # GOV.UK Frontend's built files, installed by `npm ci` (package.json) and served as
-# static/govuk/...; collectstatic copies them like any other static file.
+# static/govuk/... (dss/static_finders.py); collectstatic copies them like any other.
 GOVUK_FRONTEND_DIR = BASE_DIR / "node_modules" / "govuk-frontend" / "dist" / "govuk"
-STATICFILES_DIRS = [("govuk", GOVUK_FRONTEND_DIR)]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "dss.static_finders.GovukFrontendFinder",
+]
 
 # Closed by default: a DRF view needs a HAWK-signed request from a client holding the view's
 # scope unless it says otherwise (the OpenAPI document and its page say so in api/urls.py).

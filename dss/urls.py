@@ -21,6 +21,7 @@ if settings.OIDC_ENABLED:
 
     urlpatterns += [
         path("admin/login/", admin_login, name="admin_login"),
+        path("login/refused/", views.login_refused, name="login_refused"),
         path("logout/", OIDCLogoutView.as_view(), name="logout"),
         path("oidc/", include("mozilla_django_oidc.urls")),
     ]

@@ -44,3 +44,8 @@ def govuk_asset(request: HttpRequest, name: str) -> HttpResponse:
         return redirect(static(f"govuk/assets/{name}"), permanent=True)
     except ValueError:  # not among the collected static files
         raise Http404(name) from None
+
+
+def login_refused(request: HttpRequest) -> HttpResponse:
+    """Where single sign-on sends a person whom the settings do not let in."""
+    return render(request, "registration/refused.html", status=403)

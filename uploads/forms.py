@@ -83,6 +83,7 @@ class DialectForm(GovukFormMixin, forms.Form):
             self.fields["sheet"] = forms.ChoiceField(
                 label="Sheet", choices=[(name, name) for name in sheets]
             )
+            self.style_fields()
         # A detected encoding outside the usual list is offered too.
         encoding = (self.initial or {}).get("encoding")
         if encoding and encoding not in dict(ENCODING_CHOICES):
@@ -103,11 +104,16 @@ class ColumnsForm(GovukFormMixin, forms.Form):
         self.headers = list(headers)
         for index, header in enumerate(self.headers):
             self.fields[f"name_{index}"] = forms.CharField(
-                label=f"Column name for {header or '(empty header)'}", max_length=200
+                label=f"Column name for {header or '(empty header)'}",
+                max_length=200,
+                widget=forms.TextInput(
+                    attrs={"class": "govuk-input--width-20", "spellcheck": "false"}
+                ),
             )
             self.fields[f"type_{index}"] = forms.ChoiceField(
                 label=f"Type of {header or '(empty header)'}", choices=TYPE_CHOICES
             )
+        self.style_fields()
 
     def add_engine_errors(self, errors: dict[int, str]) -> None:
         """Show the engine's refusals (by 1-based column position; 0: the whole file)."""
