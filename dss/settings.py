@@ -208,7 +208,6 @@ if OIDC_ENABLED:
     OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT")
     OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
     OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
-    OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT")
     OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
     # Who may enter: an e-mail address in one of these domains, and/or a claim with a value.
     OIDC_ALLOWED_EMAIL_DOMAINS = [
