@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from tests.uploads.builders import workbook_bytes
 from uploads.models import Pipeline, PipelineDataFile
 
 State = PipelineDataFile.State
@@ -289,3 +290,19 @@ def test_govuk_assets_named_by_the_stylesheet_are_redirected_to_static_files(cli
 
     assert response.status_code == 301
     assert response["Location"] == "/static/govuk/assets/fonts/bold-b542beb274-v2.woff2"
+
+
+@pytest.mark.django_db
+def test_a_workbook_s_sheet_is_chosen_on_the_verify_page(admin_client, pipeline):
+    content = workbook_bytes({"Notes": [["note"], ["first"]], "Data": [["x", "y"], [1, 2]]})
+    data_file = uploaded(admin_client, pipeline, "book.xlsx", content)
+    first = admin_client.get(verify_url(data_file))
+    assert first.context["dialect"]["sheet"].value() == "Notes"
+    assert [c.header for c in first.context["inspection"].columns] == ["note"]
+
+    data = load_form(first) | {"action": "reread", "sheet": "Data"}
+    response = admin_client.post(verify_url(data_file), data)
+
+    assert response.context["dialect"]["sheet"].value() == "Data"
+    assert [c.header for c in response.context["inspection"].columns] == ["x", "y"]
+    assert 'id="id_sheet"' in response.text
