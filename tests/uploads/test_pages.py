@@ -306,3 +306,13 @@ def test_a_workbook_s_sheet_is_chosen_on_the_verify_page(admin_client, pipeline)
     assert response.context["dialect"]["sheet"].value() == "Data"
     assert [c.header for c in response.context["inspection"].columns] == ["x", "y"]
     assert 'id="id_sheet"' in response.text
+
+
+@pytest.mark.django_db
+def test_every_page_offers_sign_out_which_logs_out(admin_client):
+    page = admin_client.get(reverse("uploads:pipelines"))
+    assert f'action="{reverse("logout")}"' in page.text
+
+    admin_client.post(reverse("logout"))
+
+    assert admin_client.get(reverse("uploads:pipelines")).status_code == 302
