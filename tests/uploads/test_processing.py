@@ -1,6 +1,7 @@
 """Processing verified uploads: a real ``db_worker`` loads them, a failure keeps the previous
 version served, versions are restored, data-flow is triggered."""
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -8,7 +9,7 @@ from django.db import connection
 from psycopg import sql
 
 from tests.pipelines.conftest import dataflow, http_server  # noqa: F401 (fixtures)
-from tests.uploads.builders import make_pipeline, run_worker, upload, upload_case
+from tests.uploads.builders import make_pipeline, run_worker, upload, upload_case, workbook_bytes
 from uploads.inspection import inspect_upload
 from uploads.journey import progress, restore_version, verify_upload
 from uploads.models import PipelineDataFile
@@ -162,3 +163,19 @@ def test_a_failed_data_flow_run_fails_the_upload_saying_the_table_is_loaded(data
     assert process(str(data_file.pk)) == "failed"
     data_file.refresh_from_db()
     assert data_file.error_message.startswith("the table holds this file's 1 rows, but data-flow")
+
+
+def test_a_workbook_sheet_is_loaded_from_its_csv():
+    data = workbook_bytes({"Data": [["name", "count", "day"], ["a", 1, date(2024, 1, 31)]]})
+    data_file = verified(upload(data, "book.xlsx"))
+    assert process(str(data_file.pk)) == "completed"
+    rows = data_of(rows_of(data_file.pipeline, "id"))
+    assert rows == [{"name": "a", "count": 1, "day": date(2024, 1, 31)}]
+
+
+def test_a_value_under_no_header_past_the_window_fails_the_load(settings):
+    settings.UPLOAD_INFERENCE_ROWS = 1
+    data_file = verified(upload(b"a,b,\n1,2,\n3,4,stray\n"))
+    assert process(str(data_file.pk)) == "failed"
+    data_file.refresh_from_db()
+    assert "line 3" in data_file.error_message and "stray" in data_file.error_message
