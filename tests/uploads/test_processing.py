@@ -1,17 +1,30 @@
 """Processing verified uploads: a real ``db_worker`` loads them, a failure keeps the previous
 version served, versions are restored, data-flow is triggered."""
 
-from datetime import date
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from psycopg import sql
 
 from tests.pipelines.conftest import dataflow, http_server  # noqa: F401 (fixtures)
-from tests.uploads.builders import make_pipeline, run_worker, upload, upload_case, workbook_bytes
+from tests.uploads.builders import (
+    PROJECT_DIR,
+    make_pipeline,
+    run_worker,
+    upload,
+    upload_case,
+    workbook_bytes,
+)
 from uploads.inspection import inspect_upload
-from uploads.journey import progress, restore_version, verify_upload
+from uploads.journey import mark_stale_uploads, progress, restore_version, verify_upload
 from uploads.models import PipelineDataFile
 from uploads.processing import process
 
@@ -179,3 +192,56 @@ def test_a_value_under_no_header_past_the_window_fails_the_load(settings):
     assert process(str(data_file.pk)) == "failed"
     data_file.refresh_from_db()
     assert "line 3" in data_file.error_message and "stray" in data_file.error_message
+
+
+def test_a_worker_killed_mid_load_leaves_the_previous_version_served(worker_environment):
+    pipeline = make_pipeline()
+    first = verified(upload(b"name,count\na,1\n", pipeline=pipeline))
+    assert process(str(first.pk)) == "completed"
+    big = b"name,count\n" + b"".join(b"row%d,%d\n" % (n, n) for n in range(1_000_000))
+    second = verified(upload(big, pipeline=pipeline))
+
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay", "--no-reload"],
+        cwd=PROJECT_DIR,
+        env=worker_environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while PipelineDataFile.objects.get(pk=second.pk).state != "processing_dss":
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.01)
+        time.sleep(random.uniform(0, 0.5))
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
+    second.refresh_from_db()
+    assert second.state == "processing_dss"  # killed before it could record anything
+    assert data_of(rows_of(pipeline, "id")) == [{"name": "a", "count": 1}]
+    assert mark_stale_uploads(now=timezone.now() + timedelta(hours=25)) == 1
+    second.refresh_from_db()
+    assert second.state == "failed"
+    assert pipeline.current_version() == first
+
+
+def test_two_workers_never_process_one_upload_twice(worker_environment):
+    data_file = verified(upload(b"a\n1\n2\n"))
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"]
+            + ["--no-reload"],
+            cwd=PROJECT_DIR,
+            env=worker_environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0, worker.stderr.read()
+    data_file.refresh_from_db()
+    assert data_file.state == "completed" and data_file.row_count == 2
+    assert len(rows_of(data_file.pipeline, "id")) == 2
