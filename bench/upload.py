@@ -24,6 +24,7 @@ import io
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -61,7 +62,9 @@ def environment(url: str) -> dict[str, str]:
 
 
 def prepare(url: str) -> None:
-    """Create the bench database if missing and migrate it."""
+    """Create the bench database if missing and migrate it; empty the bench's storage
+    folder (the uploads of earlier runs)."""
+    shutil.rmtree(STORAGE_DIR, ignore_errors=True)
     base, name = url.rsplit("/", 1)
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
