@@ -4,7 +4,8 @@ text (``pipelines.column_types`` names). Used on an upload's verify page, over i
 A value is checked the way the loader will load it: PostgreSQL's ``integer`` (4 bytes, else
 ``numeric``), ISO 8601 dates and timestamps, ``true``/``false``/``yes``/``no``/``t``/``f``/
 ``y``/``n`` booleans, and numbers with a decimal comma (``1.234,56``) when the file uses one.
-Empty values, and the null spellings given, fit every type; a column with no value is text.
+Empty values, and the null spellings given, fit every type; a column with no value is text,
+and so is one with a code written with leading zeros (``007``), which a number would lose.
 """
 
 import re
@@ -22,6 +23,8 @@ _INTEGER = re.compile(r"\s*[-+]?[0-9]+\s*")
 _NUMERIC = re.compile(r"\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*")
 _WHOLE_COMMA = re.compile(WHOLE_NUMBER.strip("^$"))
 _NUMERIC_COMMA = re.compile(DECIMAL_COMMA.strip("^$"))
+# A code such as ``007`` or ``01234`` (its zeros would be lost as a number).
+_LEADING_ZERO = re.compile(r"\s*[-+]?0[0-9]")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
 
@@ -62,7 +65,7 @@ class TypeInference:
             return self._integer(value)
         if kind == "numeric":
             pattern = _NUMERIC_COMMA if self.decimal_comma else _NUMERIC
-            return pattern.fullmatch(value) is not None
+            return pattern.fullmatch(value) is not None and not _LEADING_ZERO.match(value)
         if kind == "boolean":
             return value.strip().lower() in BOOLEANS
         if kind == "date":
@@ -73,7 +76,7 @@ class TypeInference:
 
     def _integer(self, value: str) -> bool:
         pattern = _WHOLE_COMMA if self.decimal_comma else _INTEGER
-        if pattern.fullmatch(value) is None:
+        if pattern.fullmatch(value) is None or _LEADING_ZERO.match(value):
             return False
         digits = value.strip().lstrip("+-").replace(".", "")
         return len(digits) < 10 or int(digits) <= INTEGER_MAX

@@ -114,3 +114,10 @@ def test_type_inference_with_decimal_commas():
     inference.add(["1.234,56", "1.234", "x"])
     inference.add(["87,5", "12", "2"])
     assert inference.types == ["numeric", "integer", "text"]
+
+
+def test_codes_with_leading_zeros_stay_text():
+    inference = TypeInference(3)
+    inference.add(["007", "0", "0.5"])
+    inference.add(["120", "10", "-0.25"])
+    assert inference.types == ["text", "integer", "numeric"]
