@@ -8,6 +8,7 @@ says which it was asked for), so a page that needs a CDN fails its test.
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,18 +145,27 @@ def task_worker(environment: dict[str, str], log: Path) -> Iterator[subprocess.P
             process.wait()
 
 
-def only_loopback(blocked: list[tuple[str, str]]):
-    """A Playwright route handler that lets through 127.0.0.1 only, noting in ``blocked``
-    each request it refuses and the page that made it."""
+class Network:
+    """The browser's one route handler (``context.route("**/*", network.handle)``): it lets
+    through 127.0.0.1 only, noting in ``blocked`` each request it refuses and the page that
+    made it. While ``held_progress`` is set, the progress endpoint answers it instead of the
+    service (so that a page that moves on by itself can be checked first)."""
 
-    def handle(route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            blocked.append((route.request.url, route.request.frame.url))
+    PROGRESS = re.compile(r"/upload/progress/[0-9a-f-]+/$")
+
+    def __init__(self) -> None:
+        self.blocked: list[tuple[str, str]] = []
+        self.held_progress: dict | None = None
+
+    def handle(self, route) -> None:
+        url = route.request.url
+        if urlsplit(url).hostname != "127.0.0.1":
+            self.blocked.append((url, route.request.frame.url))
             route.abort()
-
-    return handle
+        elif self.held_progress is not None and self.PROGRESS.search(urlsplit(url).path):
+            route.fulfill(json=self.held_progress)
+        else:
+            route.continue_()
 
 
 def axe_violations(page) -> list[dict]:

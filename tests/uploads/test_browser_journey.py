@@ -29,13 +29,13 @@ SECOND_VERSION = "region,amount,count\nWest,4.5,10\n"
 # "label" is text; asked to load it as an integer, row 2's "x" fails the upload.
 NOT_FITTING = "label,value\n1,10\nx,20\n"
 PAGE_TIMEOUT_MS = 60_000
-PROGRESS_URLS = re.compile(r"/upload/progress/[0-9a-f-]+/$")
+HELD_PROGRESS = {"state": "processing_dss", "progress": 40, "info": "Loading", "next": ""}
 
 
 @pytest.fixture
 def journey(tmp_path, database_url, service_environment, storage_folder, monkeypatch):
     """The provider, the service and a worker, and a browser that may reach only them.
-    Yields (base URL, Playwright browser, the route handler, blocked addresses)."""
+    Yields (base URL, Playwright browser, its network handler)."""
     browser.require_browser_tools()
     from playwright.sync_api import sync_playwright
 
@@ -67,9 +67,8 @@ def journey(tmp_path, database_url, service_environment, storage_folder, monkeyp
             chromium = playwright.chromium.launch(
                 executable_path=str(browser.CHROMIUM), headless=True, args=["--no-sandbox"]
             )
-            blocked: list[tuple[str, str]] = []
             try:
-                yield url, chromium, browser.only_loopback(blocked), blocked
+                yield url, chromium, browser.Network()
             finally:
                 chromium.close()
     browser.wait_until_alone_in_the_database()
@@ -83,10 +82,6 @@ def in_database(query, *args, **kwargs):
         return query(*args, **kwargs)
     finally:
         connection.close()
-
-
-def hold_progress(route) -> None:
-    route.fulfill(json={"state": "processing_dss", "progress": 40, "info": "Loading", "next": ""})
 
 
 def log_in(page, base_url: str, email: str) -> None:
@@ -119,7 +114,7 @@ def table_data(base_url: str, client, schema: str) -> dict:
 
 
 def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path):
-    base_url, chromium, only_loopback, blocked = journey
+    base_url, chromium, network = journey
     pages = browser.Pages(browser.ARTIFACTS)
     hawk_client = in_database(make_client, scopes=["*"])
     files = tmp_path / "files"
@@ -132,7 +127,7 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
         (files / name).write_text(text)
 
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.route("**/*", only_loopback)
+    context.route("**/*", network.handle)
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     page = context.new_page()
 
@@ -166,14 +161,14 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     column_row(page, "Count").locator("select").select_option("text")
     # The worker is quick: while the progress page is checked, its script is told that
     # processing is under way; then it polls the real endpoint and moves on.
-    page.route(PROGRESS_URLS, hold_progress)
+    network.held_progress = HELD_PROGRESS
     page.click("text=Yes, load the file")
 
     # Progress (the live bar), then completed with the first rows and the API URL.
     page.wait_for_url(re.compile(r"/processing/$"))
     assert page.get_attribute("#progress-bar", "max") == "100"
     pages.check(page, "progress")
-    page.unroute(PROGRESS_URLS, hold_progress)
+    network.held_progress = None
     page.wait_for_url(re.compile(r"/completed/$"))
     pages.check(page, "completed")
     api_url = page.inner_text("#api-url")
@@ -222,7 +217,7 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     no_script = chromium.new_context(
         java_script_enabled=False, storage_state=context.storage_state()
     )
-    no_script.route("**/*", only_loopback)
+    no_script.route("**/*", network.handle)
     plain = no_script.new_page()
     upload(plain, base_url, "acme-regions", files / "labels.csv")
     column_row(plain, "label").locator("select").select_option("integer")
@@ -255,14 +250,15 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     assert page.locator("input[type=password]").count() == 0
 
     # Only the provider's own login page asks for something elsewhere (a web font).
+    blocked = network.blocked
     assert blocked and not [page for _, page in blocked if page.startswith(base_url)], blocked
     context.close()
 
 
 def test_a_person_outside_the_allowed_domains_is_refused(journey):
-    base_url, chromium, only_loopback, _ = journey
+    base_url, chromium, network = journey
     context = chromium.new_context()
-    context.route("**/*", only_loopback)
+    context.route("**/*", network.handle)
     page = context.new_page()
 
     log_in(page, base_url, "someone@elsewhere.example.com")
