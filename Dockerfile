@@ -1,5 +1,11 @@
 # Production image: gunicorn serving dss.wsgi, static files collected, running as a non-root user.
 # The task worker runs from the same image: python manage.py db_worker (see docker-compose.yml).
+# GOV.UK Frontend's built files come from npm in a stage of their own; only they are copied.
+FROM node:22-slim AS frontend
+WORKDIR /frontend
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -17,6 +23,7 @@ COPY pyproject.toml README.md ./
 RUN pip install .
 
 COPY . .
+COPY --from=frontend /frontend/node_modules/govuk-frontend/dist node_modules/govuk-frontend/dist
 # Settings need a key and a database URL to load; collectstatic uses neither.
 RUN SECRET_KEY=collectstatic-only DATABASE_URL=postgres://unused@localhost/unused \
     python manage.py collectstatic --noinput \

@@ -5,7 +5,8 @@
     python3 dev.py test    # the test suite; extra arguments go to pytest
 
 Both create the virtualenv .venv when it is missing and install the project into it (again
-only when pyproject.toml changed), so they can be run again and again. Needs Python 3.11+ and
+only when pyproject.toml changed), and the npm packages with npm ci (again only when
+package-lock.json changed), so they can be run again and again. Needs Python 3.11+ and
 nothing else: without DATABASE_URL the service starts its own PostgreSQL, keeping its data
 under the state folder (.state/, or DSS_STATE_DIR). The first run writes a local .env
 (git-ignored) with DEBUG=true and a generated SECRET_KEY, so that manage.py commands run with
@@ -17,6 +18,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,6 +57,7 @@ def main() -> None:
 
     if not args.no_install:
         ensure_virtualenv()
+        ensure_frontend()
     if Path(sys.prefix).resolve() != VENV_DIR.resolve():
         # Go on inside the virtualenv, where Django and the rest are installed.
         os.execv(VENV_PYTHON, [str(VENV_PYTHON), __file__, "--no-install", *sys.argv[1:]])
@@ -80,6 +83,24 @@ def ensure_virtualenv() -> None:
     pip = [str(VENV_PYTHON), "-m", "pip", "--disable-pip-version-check"]
     subprocess.run([*pip, "install", "--quiet", "-e", f"{PROJECT_DIR}[dev]"], check=True)
     INSTALL_STAMP.write_text(wanted)
+
+
+def ensure_frontend() -> None:
+    """Install the npm packages (GOV.UK Frontend for the pages; the OpenID Connect provider
+    and axe-core for the browser tests) with ``npm ci``, again only when package-lock.json
+    is newer than the installed tree. Without npm the pages have no styles and the browser
+    tests are skipped; the rest works."""
+    installed = PROJECT_DIR / "node_modules" / ".package-lock.json"
+    lock = PROJECT_DIR / "package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    if not shutil.which("npm"):
+        print("npm was not found: the pages will have no styles (install Node.js)", flush=True)
+        return
+    print("Installing the npm packages (npm ci) ...", flush=True)
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PROJECT_DIR, check=True
+    )
 
 
 def run_service(host: str, port: int, dev_accounts: bool) -> None:

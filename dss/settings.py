@@ -194,13 +194,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
-# Login: OpenID Connect when configured, Django's own username and password otherwise.
+# Login: OpenID Connect when configured, Django's own username and password otherwise
+# (dss/login.py). With OpenID Connect on there is no password door at all: the admin's login
+# page sends people through the provider too, and the admin needs staff status.
 OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
 if OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
-    AUTHENTICATION_BACKENDS.insert(0, "mozilla_django_oidc.auth.OIDCAuthenticationBackend")
+    AUTHENTICATION_BACKENDS = ["dss.login.AllowedPeopleBackend"]
     OIDC_RP_CLIENT_SECRET = env_str("OIDC_RP_CLIENT_SECRET")
     OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
     OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT")
@@ -208,9 +209,39 @@ if OIDC_ENABLED:
     OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT")
     OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT")
     OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile")
+    # Who may enter: an e-mail address in one of these domains, and/or a claim with a value.
+    OIDC_ALLOWED_EMAIL_DOMAINS = [
+        domain.lower().lstrip("@") for domain in env_list("OIDC_ALLOWED_EMAIL_DOMAINS")
+    ]
+    OIDC_REQUIRED_CLAIM = env_str("OIDC_REQUIRED_CLAIM")
+    _missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+        )
+        if not globals()[name]
+    ]
+    if OIDC_RP_SIGN_ALGO.startswith("RS") and not OIDC_OP_JWKS_ENDPOINT:
+        _missing.append("OIDC_OP_JWKS_ENDPOINT")
+    if not OIDC_ALLOWED_EMAIL_DOMAINS and not OIDC_REQUIRED_CLAIM:
+        _missing.append("OIDC_ALLOWED_EMAIL_DOMAINS or OIDC_REQUIRED_CLAIM")
+    if _missing:
+        raise SystemExit(f"OIDC_RP_CLIENT_ID is set, so these must be too: {', '.join(_missing)}")
+    if OIDC_REQUIRED_CLAIM and "=" not in OIDC_REQUIRED_CLAIM:
+        raise SystemExit(
+            f"OIDC_REQUIRED_CLAIM={OIDC_REQUIRED_CLAIM!r}: write it as claim=value, "
+            "e.g. groups=data-uploaders"
+        )
     LOGIN_URL = "oidc_authentication_init"
+    # A person the provider vouches for but the settings do not allow: a page that says so
+    # (a page that needs login would send them straight back to the provider).
+    LOGIN_REDIRECT_URL_FAILURE = "/login/refused/"
 else:
-    LOGIN_URL = "admin:login"
+    AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
@@ -221,6 +252,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# GOV.UK Frontend's built files, installed by `npm ci` (package.json) and served as
+# static/govuk/... (dss/static_finders.py); collectstatic copies them like any other.
+GOVUK_FRONTEND_DIR = BASE_DIR / "node_modules" / "govuk-frontend" / "dist" / "govuk"
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "dss.static_finders.GovukFrontendFinder",
+]
 
 # Closed by default: a DRF view needs a HAWK-signed request from a client holding the view's
 # scope unless it says otherwise (the OpenAPI document and its page say so in api/urls.py).
@@ -252,6 +291,7 @@ HAWK_SKEW_SECONDS = env_int("DSS_HAWK_SKEW", 60)
 if not 1 <= HAWK_SKEW_SECONDS <= 3600:
     raise SystemExit(f"DSS_HAWK_SKEW={HAWK_SKEW_SECONDS}: must be between 1 and 3600 seconds")
 UPLOAD_INFERENCE_ROWS = env_int("DSS_UPLOAD_INFERENCE_ROWS", 100_000)
+UPLOAD_MAX_BYTES = env_int("DSS_UPLOAD_MAX_BYTES", 1 << 30)
 DATAFLOW_BASE_URL = env_str("DATAFLOW_BASE_URL")
 DATAFLOW_HAWK_ID = env_str("DATAFLOW_HAWK_ID")
 DATAFLOW_HAWK_KEY = env_str("DATAFLOW_HAWK_KEY")

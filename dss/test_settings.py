@@ -22,3 +22,4 @@ STORAGES["staticfiles"] = {  # noqa: F405
 }
 # Serve static files from the apps' folders; the suite never runs collectstatic.
 WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

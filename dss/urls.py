@@ -1,15 +1,43 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dss import views
+from dss.govuk_forms import LoginForm
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthcheck/", views.healthcheck, name="healthcheck"),
-    path("admin/", admin.site.urls),
-    path("", include("api.urls")),
+    # GOV.UK Frontend's stylesheet names its fonts and images under /assets/.
+    path("assets/<path:name>", views.govuk_asset, name="govuk_asset"),
+    path("upload/", include("uploads.urls")),
 ]
 
 if settings.OIDC_ENABLED:
-    urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
+    from mozilla_django_oidc.views import OIDCLogoutView
+
+    from dss.login import admin_login
+
+    urlpatterns += [
+        path("admin/login/", admin_login, name="admin_login"),
+        path("login/refused/", views.login_refused, name="login_refused"),
+        path("logout/", OIDCLogoutView.as_view(), name="logout"),
+        path("oidc/", include("mozilla_django_oidc.urls")),
+    ]
+else:
+    urlpatterns += [
+        path(
+            "login/",
+            auth_views.LoginView.as_view(
+                authentication_form=LoginForm, redirect_authenticated_user=True
+            ),
+            name="login",
+        ),
+        path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    ]
+
+urlpatterns += [
+    path("admin/", admin.site.urls),
+    path("", include("api.urls")),
+]

@@ -1,10 +1,11 @@
-"""Project-wide pages: the health check and the index."""
+"""Project-wide pages: the health check, the index and GOV.UK Frontend's assets."""
 
 import logging
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from dss.startup import database_problem, storage_problem
 
@@ -34,3 +35,17 @@ def healthcheck(request: HttpRequest) -> JsonResponse:
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
     return render(request, "index.html")
+
+
+def govuk_asset(request: HttpRequest, name: str) -> HttpResponse:
+    """GOV.UK Frontend's stylesheet asks for its fonts and images at ``/assets/<name>``: a
+    redirect to the static file (with its hashed name once collected)."""
+    try:
+        return redirect(static(f"govuk/assets/{name}"), permanent=True)
+    except ValueError:  # not among the collected static files
+        raise Http404(name) from None
+
+
+def login_refused(request: HttpRequest) -> HttpResponse:
+    """Where single sign-on sends a person whom the settings do not let in."""
+    return render(request, "registration/refused.html", status=403)

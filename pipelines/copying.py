@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from pipelines.datasets import Column, Dataset
 from pipelines.date_formats import parse_date_format
@@ -144,8 +145,14 @@ def copy_file(
     table: sql.Composable,
     read_file: ReadFile,
     columns: list[str],
+    *,
+    freeze: bool = False,
 ) -> int:
-    """COPY ``read_file`` into ``columns`` of ``table`` (in the file's order); the row count."""
+    """COPY ``read_file`` into ``columns`` of ``table`` (in the file's order); the row count.
+
+    ``freeze``: ``table`` was made in this transaction, so its rows are written frozen
+    (COPY FREEZE): the scan that builds its keys then sets no hint bits, rewriting no page.
+    """
     file_format = dataset.file_format
     options = [
         sql.SQL("FORMAT csv"),
@@ -154,6 +161,8 @@ def copy_file(
         sql.SQL("QUOTE {}").format(sql.Literal(file_format.quote)),
         sql.SQL("ENCODING {}").format(sql.Literal(read_file.copy_encoding)),
     ]
+    if freeze:
+        options.append(sql.SQL("FREEZE"))
     forced = [name for name in dataset.force_null_columns if name in columns]
     if forced:
         options.append(
@@ -164,7 +173,9 @@ def copy_file(
         sql.SQL(", ").join(map(sql.Identifier, columns)),
         sql.SQL(", ").join(options),
     )
-    with cursor.copy(statement) as copy:
+    # A writer thread sends each chunk while this thread reads and rewrites the next one:
+    # the reading layer's work overlaps PostgreSQL's parsing instead of adding to it.
+    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
         for chunk in read_file.chunks:
             copy.write(chunk)
     return cursor.rowcount

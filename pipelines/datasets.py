@@ -108,7 +108,10 @@ class FileFormat:
     empty value ``""`` loads as NULL (``True``: every column); in typed columns it is always
     NULL, and an unquoted empty value is NULL always. ``ignore_extra_columns`` loads a file
     with columns the dataset does not have (the load reports them). ``decimal_comma``: numeric
-    values are written ``1.234,56``.
+    values are written ``1.234,56``. ``null_values``: unquoted values that load as NULL besides
+    the empty one (``pipelines.null_values``). ``columns_by_position``: the header line is
+    read but the file's columns are the dataset's in order (an upload, whose columns were
+    checked by a person on its verify page, may repeat a header).
 
     Zips: ``member_pattern`` (searched with ``re.search`` in each member's path) picks the
     members to load; without it the zip's one data member. ``many_members`` loads every
@@ -124,6 +127,8 @@ class FileFormat:
     many_members: bool = False
     ignore_extra_columns: bool = False
     decimal_comma: bool = False
+    null_values: tuple[str, ...] = ()
+    columns_by_position: bool = False
 
     def __post_init__(self) -> None:
         if len(self.delimiter) != 1 or len(self.quote) != 1:

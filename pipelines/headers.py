@@ -100,6 +100,20 @@ def match_header(fields: list[str], dataset: Dataset) -> HeaderMatch:
     return HeaderMatch(tuple(targets) + (None,) * unnamed, tuple(ignored), unnamed)
 
 
+def header_by_position(fields: list[str], dataset: Dataset) -> HeaderMatch:
+    """The match of a header whose columns are the dataset's in order (whatever their text),
+    followed by trailing columns with no header; ``HeaderError`` when the counts differ."""
+    names = [field.strip() for field in fields]
+    while names and not names[-1]:
+        names.pop()
+    if len(names) != len(dataset.columns):
+        raise HeaderError(
+            f"the header has {len(names)} named columns where {len(dataset.columns)} are expected"
+        )
+    unnamed = len(fields) - len(names)
+    return HeaderMatch(dataset.column_names + (None,) * unnamed, (), unnamed)
+
+
 def positional_match(dataset: Dataset) -> HeaderMatch:
     """The match of a file without a header: the dataset's columns in its order."""
     return HeaderMatch(dataset.column_names)

@@ -263,16 +263,17 @@ def _copy_each(
     dataset: Dataset,
     files: Iterable[ReadFile],
     reading: _Reading,
-    target: Callable[[ReadFile, int], tuple[sql.Composable, list[str]]],
+    target: Callable[[ReadFile, int], tuple[sql.Composable, list[str], bool]],
     filled: _Filled,
 ) -> int:
-    """COPY every file where ``target`` says; the number of rows copied. A file with no
-    data rows refuses the load."""
+    """COPY every file where ``target`` says (the table, its columns, and whether the table
+    is new in this transaction: then its rows are written frozen); the number of rows
+    copied. A file with no data rows refuses the load."""
     copied = 0
     for number, read_file in enumerate(files):
         reading.file = read_file
-        table, columns = target(read_file, number)
-        rows = copy_file(cursor, dataset, table, read_file, columns)
+        table, columns, fresh = target(read_file, number)
+        rows = copy_file(cursor, dataset, table, read_file, columns, freeze=fresh)
         if rows == 0:
             raise ReadError(f"{read_file.label}: no data rows")
         copied += rows
@@ -343,12 +344,12 @@ def _fill_incremental_l0(
     filled = _Filled()
     stages: list[Stage] = []
 
-    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str]]:
+    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str], bool]:
         if not stages and copies_directly(dataset, read_file):
-            return tables.l0, list(read_file.match.targets)
+            return tables.l0, list(read_file.match.targets), new_l0
         if not stages:
             stages.append(_create_stage(cursor, dataset, tables))
-        return stages[0].table, stages[0].spare_columns(cursor, read_file, number)
+        return stages[0].table, stages[0].spare_columns(cursor, read_file, number), False
 
     copied = _copy_each(cursor, dataset, files, reading, target, filled)
     filled.skipped = _delete_empty_rows(cursor, dataset, tables.l0, filled, previous_max_id)
@@ -553,8 +554,8 @@ def _fill_snapshot_l0(
     stage = _create_stage(cursor, dataset, tables)
     filled = _Filled()
 
-    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str]]:
-        return stage.table, stage.spare_columns(cursor, read_file, number)
+    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str], bool]:
+        return stage.table, stage.spare_columns(cursor, read_file, number), False
 
     copied = _copy_each(cursor, dataset, files, reading, target, filled)
     filled.skipped = _delete_empty_rows(cursor, dataset, stage.table, filled)

@@ -35,10 +35,26 @@ from pipelines.encodings import (
     guess_encoding,
     split_bom,
 )
-from pipelines.headers import HeaderError, HeaderMatch, match_header, positional_match
+from pipelines.headers import (
+    HeaderError,
+    HeaderMatch,
+    header_by_position,
+    match_header,
+    positional_match,
+)
 from pipelines.line_breaks import CR, LF, LineBreaks, first_line_end
+from pipelines.null_values import NullValues
 
-__all__ = ["ReadError", "ReadFile", "is_junk", "open_datafile", "read_bytes", "read_stream"]
+__all__ = [
+    "ReadError",
+    "ReadFile",
+    "TextRows",
+    "is_junk",
+    "open_datafile",
+    "read_bytes",
+    "read_rows",
+    "read_stream",
+]
 
 CHUNK_SIZE = 1 << 20
 MAX_HEADER_BYTES = 16 << 20
@@ -145,22 +161,105 @@ def read_stream(
     try:
         head, chunks = _head(decoder, file_format)
         fields, eol = _header(head, decoder, file_format)
-        match = match_header(fields, dataset) if file_format.header else positional_match(dataset)
+        if not file_format.header:
+            match = positional_match(dataset)
+        elif file_format.columns_by_position:
+            match = header_by_position(fields, dataset)
+        else:
+            match = match_header(fields, dataset)
     except (HeaderError, EncodingError) as error:
         raise ReadError(f"{label}: {error}") from error
     decoder.eol = eol
     line_breaks = LineBreaks(eol, file_format.delimiter, file_format.quote, len(fields))
+    chunks = _normalised(chunks, line_breaks)
+    if file_format.null_values:
+        nulls = NullValues(file_format.null_values, file_format.delimiter, file_format.quote)
+        chunks = nulls.apply(chunks)
     return ReadFile(
         label=label,
         match=match,
         has_header=file_format.header,
         copy_encoding=decoder.copy_encoding,
         tried=decoder.tried,
-        chunks=_normalised(chunks, line_breaks),
+        chunks=chunks,
         header_fields=fields,
         line_breaks=line_breaks,
         sample=decoder.sample,
     )
+
+
+@dataclass
+class TextRows:
+    """A file read as rows of text, for a person to check before it loads (an upload's verify
+    page): ``header`` its first line's fields, ``rows`` the following rows (each a list of
+    values, as COPY will read them) with their line numbers, ``encoding`` the one read.
+
+    Iterating ``rows`` reads the file on as far as it is iterated, no further; a row that
+    cannot be decoded raises ``ReadError`` naming its line.
+    """
+
+    label: str
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]
+    _decoder: "_Decoder"
+
+    @property
+    def encoding(self) -> str:
+        return self._decoder.encoding
+
+
+def read_rows(
+    stream: IO[bytes], file_format: FileFormat, label: str, chunk_size: int = CHUNK_SIZE
+) -> TextRows:
+    """Read ``stream`` as ``file_format`` says, as text rows; ``ReadError`` for a file with no
+    data or that cannot be decoded. Line breaks are read as the loader reads them."""
+    decoder = _Decoder(stream, file_format.encoding, chunk_size, None, label)
+    try:
+        head, chunks = _head(decoder, file_format)
+        fields, eol = _header(head, decoder, file_format)
+    except (HeaderError, EncodingError) as error:
+        raise ReadError(f"{label}: {error}") from error
+    decoder.eol = eol
+    line_breaks = LineBreaks(eol, file_format.delimiter, file_format.quote, len(fields))
+    lines = _text_lines(_normalised(chunks, line_breaks), decoder, eol.decode())
+    reader = csv.reader(lines, delimiter=file_format.delimiter, quotechar=file_format.quote)
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        try:
+            next(reader, None)  # the header
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as error:
+            raise ReadError(f"{label}: line {reader.line_num}: {error}") from None
+
+    return TextRows(label, fields, rows(), decoder)
+
+
+def _text_lines(chunks: Iterable[bytes], decoder: "_Decoder", eol: str) -> Iterator[str]:
+    """The chunks' text cut into lines that end with ``eol`` (csv joins quoted breaks)."""
+    text_decoder = None
+    carry = ""
+    line_number = 1  # of the header line; the text starts with it
+    for chunk in chunks:
+        if text_decoder is None:
+            # Decided by the first chunk: passed through in its own encoding, or UTF-8.
+            encoding = UTF8 if decoder.copy_encoding == "UTF8" else decoder.header_encoding
+            text_decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        try:
+            text = carry + text_decoder.decode(chunk)
+        except UnicodeDecodeError as error:
+            line = line_number + chunk[: error.start].count(eol.encode())
+            raise ReadError(
+                f"{decoder.label}: line {line}: cannot be read as {encoding} ({error.reason}); "
+                "choose the file's encoding"
+            ) from None
+        lines = text.split(eol)
+        carry = lines.pop()
+        line_number += len(lines)
+        for line in lines:
+            yield line + eol
+    if carry:
+        yield carry
 
 
 def _head(decoder: "_Decoder", file_format: FileFormat) -> tuple[bytes, Iterator[bytes]]:
@@ -244,6 +343,13 @@ class _Decoder:
         self._transcoder = None
         self._transcoding = ""
         self.sample = bytearray()
+
+    @property
+    def encoding(self) -> str:
+        """The encoding the file is read in (as far as it has been read)."""
+        if self._transcoder is not None:
+            return self._transcoding
+        return UTF8 if self.copy_encoding == "UTF8" else self.header_encoding
 
     def __iter__(self) -> Iterator[bytes]:
         chunk = self._read()

@@ -5,7 +5,15 @@ from uploads.models import Pipeline, PipelineDataFile
 
 class PipelineDataFileInline(admin.TabularInline):
     model = PipelineDataFile
-    fields = ["id", "state", "uploaded_at", "processed_at", "error_message"]
+    fields = [
+        "id",
+        "state",
+        "uploader",
+        "uploaded_at",
+        "processed_at",
+        "row_count",
+        "error_message",
+    ]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -23,9 +31,42 @@ class PipelineAdmin(admin.ModelAdmin):
 
 @admin.register(PipelineDataFile)
 class PipelineDataFileAdmin(admin.ModelAdmin):
-    list_display = ["id", "pipeline", "state", "uploaded_at", "processed_at"]
+    list_display = [
+        "id",
+        "pipeline",
+        "original_name",
+        "state",
+        "short_error",
+        "uploader",
+        "uploaded_at",
+        "processed_at",
+        "row_count",
+    ]
     list_filter = ["state", "pipeline__organisation"]
-    search_fields = ["id", "pipeline__organisation", "pipeline__dataset", "storage_key"]
-    list_select_related = ["pipeline"]
-    readonly_fields = ["id", "uploaded_at", "started_processing_at", "processed_at"]
+    search_fields = [
+        "id",
+        "original_name",
+        "pipeline__organisation",
+        "pipeline__dataset",
+        "storage_key",
+        "uploader__username",
+        "uploader__email",
+    ]
+    list_select_related = ["pipeline", "uploader"]
+    readonly_fields = [
+        "id",
+        "uploader",
+        "uploaded_at",
+        "verified_at",
+        "started_processing_at",
+        "processed_at",
+        "row_count",
+        "restored_from",
+    ]
+
+    @admin.display(description="error")
+    def short_error(self, data_file: PipelineDataFile) -> str:
+        message = data_file.error_message
+        return message if len(message) <= 120 else message[:120] + "…"
+
     date_hierarchy = "uploaded_at"

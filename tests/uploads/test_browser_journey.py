@@ -1,0 +1,272 @@
+"""The upload journey in headless Chromium, behind single sign-on, against real processes:
+an OpenID Connect provider (node's oidc-provider), the service under gunicorn, and a
+``db_worker`` that processes the uploads. Every page is screenshotted under tests/artifacts/
+and checked with axe-core. What the API then serves is read back with a HAWK client.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from tests.api.builders import make_client, sign
+from tests.api.servers import free_port
+from tests.uploads import browser
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+FIRST_VERSION = (
+    "Region Name,Amount,Count,Day\n"
+    "North,1.5,7,2024-01-31\n"
+    "South,2.25,8,2024-02-29\n"
+    "East,3,9,2024-03-01\n"
+)
+# The same columns as loaded, without "Day".
+SECOND_VERSION = "region,amount,count\nWest,4.5,10\n"
+# "label" is text; asked to load it as an integer, row 2's "x" fails the upload.
+NOT_FITTING = "label,value\n1,10\nx,20\n"
+PAGE_TIMEOUT_MS = 60_000
+HELD_PROGRESS = {"state": "processing_dss", "progress": 40, "info": "Loading", "next": ""}
+
+
+@pytest.fixture
+def journey(tmp_path, database_url, service_environment, storage_folder, monkeypatch):
+    """The provider, the service and a worker, and a browser that may reach only them.
+    Yields (base URL, Playwright browser, its network handler)."""
+    browser.require_browser_tools()
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own database
+    # reads are still plain synchronous calls.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    service_port, provider_port = free_port(), free_port()
+    base_url = f"http://127.0.0.1:{service_port}"
+    with browser.oidc_provider(
+        provider_port, f"{base_url}/oidc/callback/", tmp_path / "provider.log"
+    ) as issuer:
+        environment = {
+            **service_environment,
+            **browser.oidc_settings(issuer),
+            "DJANGO_SETTINGS_MODULE": "dss.test_settings",
+            "SECRET_KEY": "browser-test-secret-key",
+            "DATABASE_URL": database_url,
+            "DSS_STORAGE_DIR": str(storage_folder),
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_COOKIES": "false",
+            "LOG_FORMAT": "plain",
+            "LOG_LEVEL": "WARNING",
+        }
+        with (
+            browser.service(environment, service_port, tmp_path / "service.log") as url,
+            browser.task_worker(environment, tmp_path / "worker.log"),
+            sync_playwright() as playwright,
+        ):
+            chromium = playwright.chromium.launch(
+                executable_path=str(browser.CHROMIUM), headless=True, args=["--no-sandbox"]
+            )
+            try:
+                yield url, chromium, browser.Network()
+            finally:
+                chromium.close()
+    browser.wait_until_alone_in_the_database()
+
+
+def in_database(query, *args, **kwargs):
+    """Run a database call from the test, closing its connection after: made while
+    Playwright's event loop runs, it has a connection of its own that would otherwise stay
+    open and keep the test database from being dropped."""
+    try:
+        return query(*args, **kwargs)
+    finally:
+        connection.close()
+
+
+def log_in(page, base_url: str, email: str) -> None:
+    """Through the provider's login and consent pages, back to the service."""
+    page.goto(f"{base_url}/upload/")
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/interaction/"))
+    page.fill("input[name=login]", email)
+    page.fill("input[name=password]", "any password")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/interaction/"))
+    page.click("button[type=submit]")  # consent: Continue
+
+
+def upload(page, base_url: str, slug: str, path: Path) -> None:
+    page.goto(f"{base_url}/upload/{slug}/")
+    page.set_input_files("input[name=file]", str(path))
+    page.click("text=Upload and check")
+    page.wait_for_url(re.compile(r"/verify/$"))
+
+
+def column_row(page, header: str):
+    return page.locator("#columns tbody tr", has=page.locator(f"th:text-is('{header}')"))
+
+
+def table_data(base_url: str, client, schema: str) -> dict:
+    url = f"{base_url}/api/v1/table-data/{schema}/L0?orientation=records"
+    response = requests.get(url, headers=sign(client, url).headers, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path):
+    base_url, chromium, network = journey
+    pages = browser.Pages(browser.ARTIFACTS)
+    hawk_client = in_database(make_client, scopes=["*"])
+    files = tmp_path / "files"
+    files.mkdir()
+    for name, text in (
+        ("regions.csv", FIRST_VERSION),
+        ("regions-no-day.csv", SECOND_VERSION),
+        ("labels.csv", NOT_FITTING),
+    ):
+        (files / name).write_text(text)
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.route("**/*", network.handle)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = context.new_page()
+
+    # Log in through the provider: the user is made at first login, without staff status.
+    log_in(page, base_url, f"ann@{browser.ALLOWED_DOMAIN}")
+    page.wait_for_url(f"{base_url}/upload/")
+    user = in_database(get_user_model().objects.get, email=f"ann@{browser.ALLOWED_DOMAIN}")
+    assert not user.is_staff and not user.has_usable_password()
+    pages.check(page, "choose-pipeline")
+
+    # Create a pipeline; the same one again is refused in an error summary.
+    page.fill("#id_organisation", "acme")
+    page.fill("#id_dataset", "regions")
+    page.click("text=Create pipeline")
+    page.wait_for_url(f"{base_url}/upload/acme-regions/")
+    pages.check(page, "upload")
+    page.goto(f"{base_url}/upload/")
+    page.fill("#id_organisation", "ACME")
+    page.fill("#id_dataset", "regions")
+    page.click("text=Create pipeline")
+    assert "A pipeline for acme.regions exists already" in page.inner_text(".govuk-error-summary")
+    pages.check(page, "choose-pipeline-duplicate")
+
+    # Upload, then verify with a column name and a type changed.
+    upload(page, base_url, "acme-regions", files / "regions.csv")
+    assert page.input_value("#id_delimiter") == ","
+    assert column_row(page, "Region Name").locator("input").input_value() == "region_name"
+    assert column_row(page, "Count").locator("select").input_value() == "integer"
+    pages.check(page, "verify")
+    column_row(page, "Region Name").locator("input").fill("region")
+    column_row(page, "Count").locator("select").select_option("text")
+    # The worker is quick: while the progress page is checked, its script is told that
+    # processing is under way; then it polls the real endpoint and moves on.
+    network.held_progress = HELD_PROGRESS
+    page.click("text=Yes, load the file")
+
+    # Progress (the live bar), then completed with the first rows and the API URL.
+    page.wait_for_url(re.compile(r"/processing/$"))
+    assert page.get_attribute("#progress-bar", "max") == "100"
+    pages.check(page, "progress")
+    network.held_progress = None
+    page.wait_for_url(re.compile(r"/completed/$"))
+    pages.check(page, "completed")
+    api_url = page.inner_text("#api-url")
+    assert api_url == f"{base_url}/api/v1/table-data/acme.regions/L0"
+    assert "North" in page.inner_text("#loaded-rows")
+
+    first = table_data(base_url, hawk_client, "acme.regions")["results"]
+    assert [row["region"] for row in first] == ["North", "South", "East"]
+    assert first[0]["count"] == "7"  # loaded as text, as chosen
+    assert first[0]["amount"] == 1.5
+    assert first[1]["day"] == "2024-02-29"
+
+    # A second version drops a column: the verify page warns, and it loads.
+    upload(page, base_url, "acme-regions", files / "regions-no-day.csv")
+    warnings = page.inner_text("main")
+    assert "column day is in the current version but not in this file" in warnings
+    assert "column count changes type from text to integer" in warnings
+    pages.check(page, "verify-dropped-column")
+    column_row(page, "count").locator("select").select_option("text")
+    page.click("text=Yes, load the file")
+    page.wait_for_url(re.compile(r"/completed/$"))
+    second = table_data(base_url, hawk_client, "acme.regions")["results"]
+    assert second == [{"id": second[0]["id"], "region": "West", "amount": 4.5, "count": "10"}]
+
+    # The history shows both versions; restoring the first shows it beside the latest,
+    # then reprocesses it.
+    page.goto(f"{base_url}/upload/acme-regions/versions/")
+    assert page.locator("#versions tbody tr").count() == 2
+    pages.check(page, "versions")
+    page.locator("#versions tbody tr").nth(1).locator("text=Restore").click()
+    assert "regions.csv" in page.inner_text("#restored-summary")
+    assert "regions-no-day.csv" in page.inner_text("#latest-summary")
+    # Restoring adds "day" back and drops nothing: no warning.
+    assert page.locator(".govuk-warning-text").count() == 0
+    pages.check(page, "restore")
+    page.click("text=Restore this version")
+    page.wait_for_url(re.compile(r"/completed/$"))
+    restored = table_data(base_url, hawk_client, "acme.regions")["results"]
+    assert [row["region"] for row in restored] == ["North", "South", "East"]
+    assert restored[0]["day"] == "2024-01-31"
+    page.goto(f"{base_url}/upload/acme-regions/versions/")
+    assert page.locator("#versions tbody tr").count() == 3
+
+    # Without JavaScript: a value that does not fit its type fails the upload; the
+    # progress page's link leads to the failed page, and the restored version stays served.
+    no_script = chromium.new_context(
+        java_script_enabled=False, storage_state=context.storage_state()
+    )
+    no_script.route("**/*", network.handle)
+    plain = no_script.new_page()
+    upload(plain, base_url, "acme-regions", files / "labels.csv")
+    column_row(plain, "label").locator("select").select_option("integer")
+    plain.click("text=Yes, load the file")
+    plain.wait_for_url(re.compile(r"/processing/$"))
+    for _ in range(100):
+        if plain.url.endswith("/failed/"):
+            break
+        plain.wait_for_timeout(300)
+        plain.click("#check-again")
+    assert plain.url.endswith("/failed/")
+    message = plain.inner_text("#error-message")
+    assert "line 3" in message and "column label" in message and '"x"' in message
+    pages.check(plain, "failed-without-javascript", accessible=False)  # axe needs scripts
+    page.goto(plain.url)
+    pages.check(page, "failed")
+    assert [
+        row["region"] for row in table_data(base_url, hawk_client, "acme.regions")["results"]
+    ] == ["North", "South", "East"]
+    no_script.close()
+
+    # The admin goes through the same login and needs staff status.
+    response = page.goto(f"{base_url}/admin/")
+    assert response.status == 403
+    pages.check(page, "admin-needs-staff")
+    user.is_staff = user.is_superuser = True
+    in_database(user.save)
+    page.goto(f"{base_url}/admin/uploads/pipelinedatafile/")
+    assert page.locator("#result_list").is_visible()
+    assert page.locator("input[type=password]").count() == 0
+
+    # Only the provider's own login page asks for something elsewhere (a web font).
+    blocked = network.blocked
+    assert blocked and not [page for _, page in blocked if page.startswith(base_url)], blocked
+    context.close()
+
+
+def test_a_person_outside_the_allowed_domains_is_refused(journey):
+    base_url, chromium, network = journey
+    context = chromium.new_context()
+    context.route("**/*", network.handle)
+    page = context.new_page()
+
+    log_in(page, base_url, "someone@elsewhere.example.com")
+
+    page.wait_for_url(f"{base_url}/login/refused/")
+    assert "You cannot use this service" in page.inner_text("h1")
+    assert not in_database(
+        get_user_model().objects.filter(email__endswith="elsewhere.example.com").exists
+    )
+    assert page.goto(f"{base_url}/upload/").url.startswith("http://127.0.0.1")
+    context.close()

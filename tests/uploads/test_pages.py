@@ -1,0 +1,318 @@
+"""The upload pages in the Django test client: login, forms, refusals shown in GOV.UK error
+summaries, CSRF, and the state each page belongs to. The whole journey in a browser is in
+test_browser_journey.py."""
+
+import uuid
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from tests.uploads.builders import workbook_bytes
+from uploads.models import Pipeline, PipelineDataFile
+
+State = PipelineDataFile.State
+
+
+@pytest.fixture
+def pipeline(db) -> Pipeline:
+    return Pipeline.objects.create(organisation="acme", dataset="things")
+
+
+def upload_file(client, pipeline: Pipeline, name: str, content: bytes):
+    return client.post(
+        reverse("uploads:upload", args=[pipeline.slug]),
+        {"file": SimpleUploadedFile(name, content, content_type="text/csv")},
+    )
+
+
+def uploaded(client, pipeline: Pipeline, name: str, content: bytes) -> PipelineDataFile:
+    response = upload_file(client, pipeline, name, content)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return PipelineDataFile.objects.get(pipeline=pipeline, original_name=name)
+
+
+def verify_url(data_file: PipelineDataFile) -> str:
+    return reverse("uploads:verify", args=[data_file.pipeline.slug, data_file.pk])
+
+
+def load_form(response) -> dict[str, str]:
+    """The verify page's fields as the page fills them in."""
+    form = response.context["form"]
+    dialect = response.context["dialect"]
+    data = {name: form[name].value() for name in form.fields}
+    data |= {name: dialect[name].value() for name in dialect.fields}
+    return data
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("uploads:pipelines", []),
+        ("uploads:upload", ["acme-things"]),
+        ("uploads:history", ["acme-things"]),
+        ("uploads:verify", ["acme-things", uuid.uuid4()]),
+        ("uploads:processing", ["acme-things", uuid.uuid4()]),
+        ("uploads:completed", ["acme-things", uuid.uuid4()]),
+        ("uploads:failed", ["acme-things", uuid.uuid4()]),
+        ("uploads:restore", ["acme-things", uuid.uuid4()]),
+        ("uploads:progress", [uuid.uuid4()]),
+    ],
+)
+def test_every_upload_page_sends_visitors_to_log_in(client, name, args):
+    response = client.get(reverse(name, args=args))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login") + "?next=")
+
+
+@pytest.mark.django_db
+def test_local_login_form_logs_in_with_username_and_password(client, django_user_model):
+    django_user_model.objects.create_user("analyst", "analyst@example.com", "a long password")
+    page = client.get(reverse("login"))
+    assert 'class="govuk-input"' in page.text
+
+    response = client.post(
+        reverse("login"),
+        {"username": "analyst", "password": "a long password", "next": "/upload/"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/upload/"
+    assert client.get("/upload/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_local_login_form_shows_a_wrong_password_in_an_error_summary(client, django_user_model):
+    django_user_model.objects.create_user("analyst", "analyst@example.com", "a long password")
+
+    response = client.post(reverse("login"), {"username": "analyst", "password": "wrong"})
+
+    assert response.status_code == 200
+    assert "govuk-error-summary" in response.text
+    assert "enter a correct username and password" in response.text
+
+
+@pytest.mark.django_db
+def test_a_pipeline_is_created_with_normalised_names(admin_client):
+    response = admin_client.post(
+        reverse("uploads:pipelines"), {"organisation": "ACME", "dataset": "Sales.2024"}
+    )
+
+    pipeline = Pipeline.objects.get()
+    assert (pipeline.organisation, pipeline.dataset) == ("acme", "sales_2024")
+    assert response["Location"] == reverse("uploads:upload", args=[pipeline.slug])
+
+
+@pytest.mark.django_db
+def test_a_duplicate_pipeline_is_refused_naming_it(admin_client, pipeline):
+    response = admin_client.post(
+        reverse("uploads:pipelines"), {"organisation": "Acme", "dataset": "things"}
+    )
+
+    assert response.status_code == 400
+    assert "govuk-error-summary" in response.text
+    assert "A pipeline for acme.things exists already" in response.text
+    assert Pipeline.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_pipeline_name_with_other_characters_is_refused(admin_client):
+    response = admin_client.post(
+        reverse("uploads:pipelines"), {"organisation": "acme corp", "dataset": "things"}
+    )
+
+    assert response.status_code == 400
+    assert 'href="#id_organisation"' in response.text
+    assert not Pipeline.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_form_posts_a_csrf_token_and_a_post_without_one_is_refused(django_user_model):
+    user = django_user_model.objects.create_user("analyst", password="a long password")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+
+    page = client.get(reverse("uploads:pipelines"))
+    forms = page.text.count("<form")
+    assert forms == page.text.count('name="csrfmiddlewaretoken"') >= 2
+
+    response = client.post(reverse("uploads:pipelines"), {"organisation": "a", "dataset": "b"})
+    assert response.status_code == 403
+    assert not Pipeline.objects.exists()
+
+
+@pytest.mark.django_db
+def test_upload_without_a_file_shows_the_error_summary(admin_client, pipeline):
+    response = admin_client.post(reverse("uploads:upload", args=[pipeline.slug]), {})
+
+    assert response.status_code == 400
+    assert "Choose a file to upload" in response.text
+    assert 'href="#id_file"' in response.text
+
+
+@pytest.mark.django_db
+def test_a_file_over_the_size_limit_is_refused_on_the_upload_page(admin_client, pipeline, settings):
+    settings.UPLOAD_MAX_BYTES = 10
+
+    response = upload_file(admin_client, pipeline, "big.csv", b"a,b\n1,2\n3,4\n5,6\n")
+
+    assert response.status_code == 400
+    assert "govuk-error-summary" in response.text
+    assert "larger than 10 bytes" in response.text
+    assert PipelineDataFile.objects.get().state == State.FAILED
+
+
+@pytest.mark.django_db
+def test_verify_shows_the_detected_dialect_names_and_types(admin_client, pipeline):
+    data_file = uploaded(
+        admin_client, pipeline, "sales.csv", b"Region Name;Amount\nNorth;1,5\nSouth;2,25\n"
+    )
+
+    response = admin_client.get(verify_url(data_file))
+
+    assert response.status_code == 200
+    dialect = response.context["dialect"]
+    assert dialect["delimiter"].value() == ";"
+    assert dialect["decimal_separator"].value() == ","
+    form = response.context["form"]
+    assert [form["name_0"].value(), form["name_1"].value()] == ["region_name", "amount"]
+    assert [form["type_0"].value(), form["type_1"].value()] == ["text", "numeric"]
+    assert "North" in response.text
+
+
+@pytest.mark.django_db
+def test_reading_again_with_another_delimiter_changes_the_columns(admin_client, pipeline):
+    data_file = uploaded(admin_client, pipeline, "a.csv", b"a;b,c\n1;2,3\n")
+    first = admin_client.get(verify_url(data_file))
+    data = load_form(first) | {"action": "reread"}
+
+    data["delimiter"] = ";" if data["delimiter"] == "," else ","
+    response = admin_client.post(verify_url(data_file), data)
+
+    assert response.status_code == 200
+    assert response.context["dialect"]["delimiter"].value() == data["delimiter"]
+    headers = [column.header for column in response.context["inspection"].columns]
+    assert headers == (["a", "b,c"] if data["delimiter"] == ";" else ["a;b", "c"])
+
+
+@pytest.mark.django_db
+def test_an_invalid_column_name_is_shown_in_the_error_summary(admin_client, pipeline):
+    data_file = uploaded(admin_client, pipeline, "a.csv", b"a,b\n1,2\n")
+    data = load_form(admin_client.get(verify_url(data_file))) | {"action": "load"}
+    data["name_1"] = "1st"
+
+    response = admin_client.post(verify_url(data_file), data)
+
+    assert response.status_code == 400
+    assert 'href="#id_name_1"' in response.text
+    assert "&#x27;1st&#x27; is not a column name" in response.text
+    data_file.refresh_from_db()
+    assert data_file.state == State.UPLOADED
+
+
+@pytest.mark.django_db
+def test_a_row_with_another_number_of_values_is_refused_with_row_and_counts(admin_client, pipeline):
+    data_file = uploaded(admin_client, pipeline, "a.csv", b"a,b\n1,2\n3,4,5\n")
+
+    response = admin_client.get(verify_url(data_file))
+
+    assert response.status_code == 400
+    assert "govuk-error-summary" in response.text
+    assert "row 2 (line 3) has 3 values where the header has 2 columns" in response.text
+    assert "Yes, load the file" not in response.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_yes_stores_the_chosen_names_and_types_and_queues_processing(admin_client, pipeline):
+    data_file = uploaded(admin_client, pipeline, "a.csv", b"a,b\n1,2\n")
+    data = load_form(admin_client.get(verify_url(data_file))) | {"action": "load"}
+    data |= {"name_0": "first", "type_1": "text"}
+
+    response = admin_client.post(verify_url(data_file), data)
+
+    data_file.refresh_from_db()
+    assert data_file.state == State.VERIFIED
+    assert data_file.column_types == [["first", "integer"], ["b", "text"]]
+    assert response["Location"] == reverse("uploads:processing", args=[pipeline.slug, data_file.pk])
+    progress = admin_client.get(reverse("uploads:progress", args=[data_file.pk])).json()
+    assert progress["state"] == "verified"
+    assert progress["progress"] == 30
+    assert progress["next"] == response["Location"]
+
+
+@pytest.mark.django_db
+def test_no_deletes_the_file_and_its_record(admin_client, pipeline, storage_folder):
+    data_file = uploaded(admin_client, pipeline, "a.csv", b"a,b\n1,2\n")
+    assert any(storage_folder.rglob("*"))
+
+    response = admin_client.post(verify_url(data_file), {"action": "delete"})
+
+    assert response["Location"] == reverse("uploads:upload", args=[pipeline.slug])
+    assert not PipelineDataFile.objects.exists()
+    assert not [path for path in storage_folder.rglob("*") if path.is_file()]
+
+
+@pytest.mark.django_db
+def test_a_failed_upload_shows_its_reason_and_what_to_do(admin_client, pipeline):
+    data_file = PipelineDataFile.objects.create(
+        pipeline=pipeline,
+        original_name="a.csv",
+        state=State.FAILED,
+        error_message="row 7, column amount: 'abc' is not a number",
+    )
+
+    response = admin_client.get(reverse("uploads:failed", args=[pipeline.slug, data_file.pk]))
+
+    assert "row 7, column amount: &#x27;abc&#x27; is not a number" in response.text
+    assert "upload the file again" in response.text
+    # The verify page of a failed file is its failed page.
+    assert admin_client.get(verify_url(data_file))["Location"] == reverse(
+        "uploads:failed", args=[pipeline.slug, data_file.pk]
+    )
+
+
+@pytest.mark.django_db
+def test_only_a_completed_file_can_be_restored(admin_client, pipeline):
+    data_file = PipelineDataFile.objects.create(pipeline=pipeline, state=State.FAILED)
+
+    response = admin_client.post(reverse("uploads:restore", args=[pipeline.slug, data_file.pk]))
+
+    assert response.status_code == 404
+    assert PipelineDataFile.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_govuk_assets_named_by_the_stylesheet_are_redirected_to_static_files(client):
+    response = client.get("/assets/fonts/bold-b542beb274-v2.woff2")
+
+    assert response.status_code == 301
+    assert response["Location"] == "/static/govuk/assets/fonts/bold-b542beb274-v2.woff2"
+
+
+@pytest.mark.django_db
+def test_a_workbook_s_sheet_is_chosen_on_the_verify_page(admin_client, pipeline):
+    content = workbook_bytes({"Notes": [["note"], ["first"]], "Data": [["x", "y"], [1, 2]]})
+    data_file = uploaded(admin_client, pipeline, "book.xlsx", content)
+    first = admin_client.get(verify_url(data_file))
+    assert first.context["dialect"]["sheet"].value() == "Notes"
+    assert [c.header for c in first.context["inspection"].columns] == ["note"]
+
+    data = load_form(first) | {"action": "reread", "sheet": "Data"}
+    response = admin_client.post(verify_url(data_file), data)
+
+    assert response.context["dialect"]["sheet"].value() == "Data"
+    assert [c.header for c in response.context["inspection"].columns] == ["x", "y"]
+    assert 'id="id_sheet"' in response.text
+
+
+@pytest.mark.django_db
+def test_every_page_offers_sign_out_which_logs_out(admin_client):
+    page = admin_client.get(reverse("uploads:pipelines"))
+    assert f'action="{reverse("logout")}"' in page.text
+
+    admin_client.post(reverse("logout"))
+
+    assert admin_client.get(reverse("uploads:pipelines")).status_code == 302
