@@ -70,22 +70,21 @@ def record_version(cursor: psycopg.Cursor, schema: str, table: str) -> int:
     """A new current version of ``schema.table`` (as it is now, in this transaction): the
     earlier ones are marked replaced now. Returns the version's id."""
     ensure_versions_table(cursor)
-    target = sql.Identifier(schema, table)
-    cursor.execute(
-        sql.SQL(
-            "UPDATE {} SET replaced = now() "
-            "WHERE schema_name = %s AND table_name = %s AND replaced IS NULL"
-        ).format(VERSIONS),
-        (schema, table),
-    )
-    cursor.execute(
-        sql.SQL(
-            "INSERT INTO {} (schema_name, table_name, table_oid, max_id) "
-            "SELECT %s, %s, %s::regclass::oid, coalesce(max(id), 0) FROM {} RETURNING id"
-        ).format(VERSIONS, target),
-        (schema, table, target.as_string(cursor)),
-    )
+    cursor.execute(*record_statement(schema, table))
     return cursor.fetchone()[0]
+
+
+def record_statement(schema: str, table: str) -> tuple[sql.Composable, list]:
+    """The statement of ``record_version`` (one statement: atomic even on an autocommit
+    connection) and its parameters; it returns the version's id."""
+    target = sql.Identifier(schema, table)
+    statement = sql.SQL(
+        "WITH earlier AS (UPDATE {versions} SET replaced = now() "
+        "WHERE schema_name = %s AND table_name = %s AND replaced IS NULL) "
+        "INSERT INTO {versions} (schema_name, table_name, table_oid, max_id) "
+        "SELECT %s, %s, %s::regclass::oid, coalesce(max(id), 0) FROM {table} RETURNING id"
+    ).format(versions=VERSIONS, table=target)
+    return statement, [schema, table, schema, table, target.as_string(None)]
 
 
 def retain_table(cursor: psycopg.Cursor, schema: str, table: str) -> None:
