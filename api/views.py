@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
+from django.db import ProgrammingError
 from django.http import HttpResponse
 from django.utils.encoding import escape_uri_path
 from drf_spectacular.utils import extend_schema
@@ -121,7 +122,9 @@ def read_page(
 ) -> pages.Page:
     try:
         return pages.read_page(table, columns, start_id, settings.PAGINATION_SIZE, version)
-    except UndefinedTable as error:
+    except ProgrammingError as error:
+        if not isinstance(error.__cause__, UndefinedTable):
+            raise
         # A retained table dropped since it was found: its versions were no longer kept.
         raise replaced(version) from error
 
