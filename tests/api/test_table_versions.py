@@ -115,12 +115,12 @@ def test_a_page_of_a_version_kept_past_its_retention_answers_410_with_a_json_err
     settings,
 ):
     settings.PAGINATION_SIZE = 10
-    settings.TABLE_VERSION_RETENTION = timedelta(seconds=1)
     first = hawk_get("/api/v1/table-data/test.reloaded/L0").json()
     load_version(pg, DATASET, 1)  # a swap
     second = hawk_get(path(first["next"]))
     assert second.status_code == 200
     assert second.json()["values"][0] == list(expected_rows(0)[10])
+    settings.TABLE_VERSION_RETENTION = timedelta(seconds=1)
     time.sleep(1.2)
 
     gone = hawk_get(path(second.json()["next"]))
@@ -141,15 +141,17 @@ def test_an_append_keeps_the_earlier_version_readable_until_its_retention_is_ove
     settings,
 ):
     settings.PAGINATION_SIZE = 10
-    settings.TABLE_VERSION_RETENTION = timedelta(seconds=1)
-    first = hawk_get("/api/v1/table-data/test.reloaded/L0").json()
     load_version(pg, DATASET, 1)
+    first = hawk_get("/api/v1/table-data/test.reloaded/L0").json()
     load_version(pg, DATASET, 2)  # an append in place to version 1
 
     version, rows, statuses = read_all(hawk_get, path(first["next"]))
 
     assert statuses == [200] * len(statuses)
-    assert [tuple(row) for row in first["values"]] + rows == expected_rows(0)
+    assert [tuple(row) for row in first["values"]] + rows == expected_rows(1)
+    assert expected_rows(2) != expected_rows(1)
+    # The retention counts from the time the version was replaced.
+    settings.TABLE_VERSION_RETENTION = timedelta(seconds=1)
     time.sleep(1.2)
     assert hawk_get(path(first["next"])).status_code == 410
 
