@@ -28,6 +28,13 @@ class DatasetTableMismatch(APIException):
     default_code = "dataset_table_mismatch"
 
 
+class TableReplaced(APIException):
+    """A page of a table version that is no longer kept: the client starts its read again."""
+
+    status_code = status.HTTP_410_GONE
+    default_code = "table_replaced"
+
+
 class ConnectionLost(APIException):
     """The database or cache connection was lost during the request (answer 503)."""
 

@@ -1,5 +1,10 @@
 """Pages of a table's rows, read with keyset pagination on ``id`` and encoded as JSON.
 
+Every page is a page of one version of the table (``pipelines.versions``): the query reads
+the version's rows (``id <= max_id``) only while the version is kept and the table it names
+is the one being read, in one statement, so that a swap or a load committed between two
+pages can never mix versions into a read.
+
 Rows come straight from psycopg as tuples and are encoded by orjson; no ORM object or data
 frame per row. The value rules: numerics are JSON numbers with the digits PostgreSQL stores
 (NaN and infinities become null, as do those of floats), dates ``YYYY-MM-DD`` and timestamps
@@ -9,6 +14,7 @@ ISO 8601 as formatted by PostgreSQL, NULL is null, other types are served as tex
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 import orjson
 from django.db import connection
@@ -16,6 +22,7 @@ from psycopg import sql
 from psycopg.adapt import Loader
 
 from api.served_tables import ServedColumn, ServedTable
+from pipelines.versions import VERSIONS, record_statement
 
 ID = sql.Identifier("id")
 NOT_FINITE = frozenset({b"NaN", b"Infinity", b"-Infinity"})
@@ -47,30 +54,95 @@ class Page:
     next_id: int | None
 
 
+@dataclass(frozen=True)
+class Version:
+    """A version of the served table ``schema.name`` (its id, the token in ``next``), kept
+    for ``retention`` after a later one replaced it."""
+
+    id: int
+    schema: str
+    name: str
+    retention: timedelta
+
+
+# The current version, unless rows were added since by something other than a load (a load
+# records its version in its own transaction).
+CURRENT_VERSION = sql.SQL(
+    "SELECT id FROM {} WHERE schema_name = %s AND table_name = %s AND replaced IS NULL "
+    "AND table_oid = %s::regclass::oid AND max_id >= (SELECT coalesce(max(id), 0) FROM {}) "
+    "ORDER BY id DESC LIMIT 1"
+)
+# The version's largest id, while it is kept and held by the table the query reads; NULL
+# (no rows) otherwise. The table's name is resolved after the query has locked the table it
+# reads, so no swap can come between the two.
+VERSION_MAX_ID = sql.SQL(
+    "(SELECT max_id FROM {} WHERE id = %s AND schema_name = %s AND table_name = %s "
+    "AND table_oid = %s::regclass::oid AND (replaced IS NULL OR replaced > now() - %s))"
+).format(VERSIONS)
+KEPT_VERSION = sql.SQL(
+    "SELECT table_oid FROM {} WHERE id = %s AND schema_name = %s AND table_name = %s "
+    "AND (replaced IS NULL OR replaced > now() - %s)"
+).format(VERSIONS)
+
+
+def current_version(table: ServedTable) -> int:
+    """The id of ``table``'s current version; one is recorded when it has none (a table
+    that no load has changed since versions are kept, or one written to otherwise)."""
+    params = [table.schema, table.name, table.identifier().as_string(None)]
+    found = run(CURRENT_VERSION.format(VERSIONS, table.identifier()), params)
+    if found:
+        return found[0][0]
+    return run(*record_statement(table.schema, table.name))[0][0]
+
+
+def kept_version_oid(version: Version) -> int | None:
+    """The OID of the table holding ``version``, or None when it is not kept."""
+    found = run(KEPT_VERSION, [version.id, version.schema, version.name, version.retention])
+    return found[0][0] if found else None
+
+
 def read_page(
-    table: ServedTable, columns: Sequence[ServedColumn], start_id: int | None, size: int
+    table: ServedTable,
+    columns: Sequence[ServedColumn],
+    start_id: int | None,
+    size: int,
+    version: Version,
 ) -> Page:
-    """Up to ``size`` rows of ``table`` with ``id >= start_id`` (from the first when None).
+    """Up to ``size`` rows of ``version`` with ``id >= start_id`` (from the first when None),
+    read from ``table``; none when ``table`` does not hold the version or it is not kept.
 
     Each row holds the id and then the values of ``columns`` (which come from ``table``, so
     their names are the catalog's).
     """
-    rows = run(*page_query(table, columns, start_id, size))
+    rows = run(*page_query(table, columns, start_id, size, version))
     if len(rows) > size:
         return Page(rows=rows[:size], next_id=rows[size][0])
     return Page(rows=rows, next_id=None)
 
 
 def page_query(
-    table: ServedTable, columns: Sequence[ServedColumn], start_id: int | None, size: int
+    table: ServedTable,
+    columns: Sequence[ServedColumn],
+    start_id: int | None,
+    size: int,
+    version: Version,
 ) -> tuple[sql.Composable, list]:
     """The query of ``read_page`` and its parameters: one row more than a page, so that the
     extra row's id is the next page's start."""
-    where = sql.SQL("WHERE {} >= %s").format(ID) if start_id is not None else sql.SQL("")
-    query = sql.SQL("SELECT {} FROM {} {} ORDER BY {} LIMIT {}").format(
-        select_list(columns), table.identifier(), where, ID, sql.Literal(size + 1)
+    params: list = [] if start_id is None else [start_id]
+    start = sql.SQL("") if start_id is None else sql.SQL("{} >= %s AND ").format(ID)
+    query = sql.SQL("SELECT {} FROM {} WHERE {}{} <= {} ORDER BY {} LIMIT {}").format(
+        select_list(columns),
+        table.identifier(),
+        start,
+        ID,
+        VERSION_MAX_ID,
+        ID,
+        sql.Literal(size + 1),
     )
-    return query, [start_id] if start_id is not None else []
+    identifier = table.identifier().as_string(None)
+    params += [version.id, version.schema, version.name, identifier, version.retention]
+    return query, params
 
 
 def read_postcode(

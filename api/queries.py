@@ -37,7 +37,8 @@ def orientation_field() -> serializers.ChoiceField:
 
 
 class PageQuery(serializers.Serializer):
-    """``orientation`` (default ``tabular``) and ``next-id`` (as ``start_id``, or absent)."""
+    """``orientation`` (default ``tabular``), ``next-id`` (as ``start_id``, or absent) and
+    ``version`` (the version of the table a read began on, or absent: the current one)."""
 
     orientation = orientation_field()
 
@@ -54,6 +55,20 @@ class PageQuery(serializers.Serializer):
                 "invalid": "next-id must be a whole number, not {input!r}",
                 "min_value": "next-id must be at least {min_value}",
                 "max_value": "next-id must be at most {max_value}",
+            },
+        )
+        fields["version"] = WholeNumberField(
+            required=False,
+            min_value=1,
+            max_value=LARGEST_ID,
+            help_text=(
+                "The version of the table a read began on (taken from a page's `next`); a "
+                "version no longer kept answers 410 and the read starts again"
+            ),
+            error_messages={
+                "invalid": "version must be a whole number, not {input!r}",
+                "min_value": "version must be at least {min_value}",
+                "max_value": "version must be at most {max_value}",
             },
         )
         return fields

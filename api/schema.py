@@ -134,6 +134,8 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         "nonce or stale timestamp (with `WWW-Authenticate: Hawk`)",
         403: "The client's scopes do not include this endpoint",
         404: "Unknown table, or a schema that is never served",
+        410: "The table was replaced since the read began and the version named by "
+        "`version` is no longer kept: start the read again from the first page",
         422: "The table has no (whole-number) id column",
     }
     return {
@@ -198,7 +200,7 @@ class DatasetEndpointSchema(AutoSchema):
         record = DATASET_RECORDS[endpoint.scope]()
         return {
             200: page_response(dataset_component_name(endpoint.scope), keys, record),
-            **error_responses(400, 401, 403, 404),
+            **error_responses(400, 401, 403, 404, 410),
         }
 
 

@@ -89,7 +89,7 @@ def is_servable_name(name: str) -> bool:
 
 
 FIND_TABLE = """
-SELECT a.attname, base.typname, element.typname
+SELECT a.attname, base.typname, element.typname, n.nspname, c.relname
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_catalog.pg_attribute a
@@ -99,7 +99,7 @@ LEFT JOIN pg_catalog.pg_type base
     ON base.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 LEFT JOIN pg_catalog.pg_type element
     ON element.oid = base.typelem AND base.typcategory = 'A'
-WHERE n.nspname = %s AND c.relname = %s
+WHERE {where}
     -- tables, partitioned tables, views, materialized views and foreign tables hold rows
     AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
 ORDER BY a.attnum
@@ -116,17 +116,27 @@ def find_table(schema: str, table: str) -> ServedTable | None:
         return None
     if not is_served_schema(schema):
         return None
+    return _find(FIND_TABLE.format(where="n.nspname = %s AND c.relname = %s"), [schema, table])
+
+
+def find_table_by_oid(oid: int) -> ServedTable | None:
+    """The table whose OID is ``oid`` (one that holds a version of a served table, see
+    ``pipelines.versions``), with its served columns; None when there is none."""
+    return _find(FIND_TABLE.format(where="c.oid = %s"), [oid])
+
+
+def _find(query: str, params: list) -> ServedTable | None:
     with connection.cursor() as cursor:
-        cursor.execute(FIND_TABLE, [schema, table])
+        cursor.execute(query, params)
         rows = cursor.fetchall()
     if not rows:
         return None
     columns = tuple(
         _column(name, base, element)
-        for name, base, element in rows
+        for name, base, element, _, _ in rows
         if name is not None and name not in HELPER_COLUMNS
     )
-    return ServedTable(schema=schema, name=table, columns=columns)
+    return ServedTable(schema=rows[0][3], name=rows[0][4], columns=columns)
 
 
 def _column(name: str, base: str, element: str | None) -> ServedColumn:

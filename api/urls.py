@@ -1,6 +1,6 @@
 """API routes: the HAWK-authenticated endpoints under /api/v1/ and the OpenAPI schema."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -37,4 +37,7 @@ urlpatterns = [
     ),
     path("api/schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", **PUBLIC), name="api-docs"),
+    # Last: any other path under /api/ answers a JSON 404, with DEBUG on too (Django's own
+    # 404 page is HTML).
+    re_path(r"^api/", views.unknown_endpoint, name="unknown-endpoint"),
 ]

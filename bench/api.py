@@ -6,7 +6,8 @@ Server-Authorization), and prints:
 
 (a) pages per second at page size 1000, one client after another (sequential), against a
     baseline measured in this run: the same SQL run here with psycopg and the rows
-    JSON-encoded with the standard library in a plain loop (no HTTP, no HAWK);
+    JSON-encoded with the standard library in a plain loop (no HTTP, no HAWK); every page is
+    asked for as a `next` link asks for it, with the version token of the table;
 (b) the time of page 1 against page 900 (keyset pagination should not slow down);
 (c) a full pull of the table by following ``next``, in rows per second.
 
@@ -18,6 +19,7 @@ Usage (the database of DATABASE_URL, or the embedded one, gets a schema "bench.a
 """
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -40,6 +42,7 @@ import django  # noqa: E402
 django.setup()
 
 import requests  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from mohawk import Sender  # noqa: E402
@@ -111,7 +114,18 @@ def signed_get(session: requests.Session, url: str) -> tuple[requests.Response, 
 
 
 def page_url(base: str, start_id: int, orientation: str) -> str:
-    return f"{base}/api/v1/table-data/{SCHEMA}/{TABLE}?orientation={orientation}&next-id={start_id}"
+    """A page as a `next` link names it: with the version of the table the read began on."""
+    return (
+        f"{base}/api/v1/table-data/{SCHEMA}/{TABLE}?orientation={orientation}"
+        f"&next-id={start_id}&version={table_version().id}"
+    )
+
+
+@functools.cache
+def table_version() -> pages.Version:
+    table = find_table(SCHEMA, TABLE)
+    version = pages.current_version(table)
+    return pages.Version(version, SCHEMA, TABLE, settings.TABLE_VERSION_RETENTION)
 
 
 def http_pages_per_second(base: str, starts: list[int], orientation: str) -> tuple[float, int]:
@@ -141,7 +155,7 @@ def baseline_pages_per_second(starts: list[int], orientation: str) -> float:
         cursor = wrapper.cursor  # plain psycopg loaders: Decimal, str, ...
         started = time.perf_counter()
         for start in starts:
-            query, params = pages.page_query(table, columns, start, PAGE_SIZE)
+            query, params = pages.page_query(table, columns, start, PAGE_SIZE, table_version())
             cursor.execute(query, params)
             rows = cursor.fetchall()
             body = []

@@ -6,6 +6,7 @@ lists them all with their defaults; README.md explains them.
 """
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -290,6 +291,11 @@ HAWK_SKEW_SECONDS = env_int("DSS_HAWK_SKEW", 60)
 # nonces for that long.
 if not 1 <= HAWK_SKEW_SECONDS <= 3600:
     raise SystemExit(f"DSS_HAWK_SKEW={HAWK_SKEW_SECONDS}: must be between 1 and 3600 seconds")
+# How long a table version replaced by a load stays readable by the reads that began on it.
+RETENTION_SECONDS = env_int("DSS_TABLE_VERSION_RETENTION", 3600)
+if RETENTION_SECONDS < 0:
+    raise SystemExit("DSS_TABLE_VERSION_RETENTION: must be a number of seconds, 0 or more")
+TABLE_VERSION_RETENTION = timedelta(seconds=RETENTION_SECONDS)
 UPLOAD_INFERENCE_ROWS = env_int("DSS_UPLOAD_INFERENCE_ROWS", 100_000)
 UPLOAD_MAX_BYTES = env_int("DSS_UPLOAD_MAX_BYTES", 1 << 30)
 DATAFLOW_BASE_URL = env_str("DATAFLOW_BASE_URL")

@@ -9,7 +9,16 @@ again.
 An operator's ``ignored`` mark stands: no run loads such a file, ``force`` or not, and no run
 changes the mark, even one set while the file was loading (that load is rolled back).
 
-A run holds the dataset's advisory lock for the whole source (see ``pipelines.locking``).
+A run that rebuilds the tables (``force``, or a first load into the empty tables) claims its
+files first, then loads them all into new tables in one transaction and swaps those in once,
+after the last file: readers see the old tables until then, never the first file alone. A
+process killed during such a run leaves the tables as they were and the files at
+``processing``.
+
+A run holds the dataset's advisory lock for the whole source (see ``pipelines.locking``), and
+first drops the dataset's table versions kept longer than ``TABLE_VERSION_RETENTION`` (see
+``pipelines.versions``). A load that runs out of disk drops every retained version, so that
+the next run has the room.
 """
 
 import logging
@@ -19,6 +28,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -27,11 +37,12 @@ from psycopg import sql
 from pipelines import storage
 from pipelines.dataflow import DataflowConfig, DataflowError, trigger_dag
 from pipelines.datasets import Dataset
-from pipelines.loading import LoadResult, load_file, table_exists
+from pipelines.loading import LoadResult, load_file, swap_rebuilt_tables, table_exists
 from pipelines.locking import dataset_session_lock
 from pipelines.models import DatafileRegistry
 from pipelines.reading import is_junk, open_datafile
 from pipelines.sources import Catalogue, Source
+from pipelines.versions import drop_expired, drop_retained
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +71,7 @@ class SourceRun:
     # (file name, what its load left out: ignored columns, skipped rows), as in the registry.
     notes: list[tuple[str, str]] = field(default_factory=list)
     dataflow_error: str = ""
+    out_of_disk: bool = False
 
 
 def ingest_sources(
@@ -112,21 +124,25 @@ def ingest_source(
             DatafileRegistry.objects.filter(source=source.id).values_list("file_name", "state")
         )
         skipped = {State.IGNORED} if force else {State.IGNORED, State.PROCESSED}
+        pending = [name for name in names if states.get(name) not in skipped]
+        run.skipped += len(names) - len(pending)
+        with conn.transaction(), conn.cursor() as cursor:
+            drop_expired(cursor, settings.TABLE_VERSION_RETENTION, source.dataset.schema)
         # A first load into the empty tables that migrate made builds them anew: the fast path
         # for a new table (keys built once, after the rows), ids in file order.
-        rebuild = force or _is_empty(conn, source.dataset)
-        for name in names:
-            if states.get(name) in skipped:
-                run.skipped += 1
-                continue
-            result = _ingest_file(source, prefix, name, rebuild, run, progress)
-            if result is not None:
-                rebuild = False
-                run.processed += 1
-                run.rows_loaded += result.rows_read
-                run.skipped_parts += len(result.skipped_parts)
-        if force and rebuild:
-            logger.warning("%s: no file was loaded; the tables were not rebuilt", source.id)
+        if force or _is_empty(conn, source.dataset):
+            swapped = _rebuild(source, prefix, pending, run, progress)
+            if force and not swapped:
+                logger.warning("%s: no file was loaded; the tables were not rebuilt", source.id)
+        else:
+            for name in pending:
+                entry = _claim(source.id, name)
+                if entry is None:
+                    run.skipped += 1
+                    continue
+                _ingest_file(source, prefix, name, entry, False, run, progress)
+    if run.out_of_disk:
+        _free_disk(source)
     logger.info(
         "%s: %d processed, %d failed, %d skipped, %d rows loaded",
         source.id,
@@ -162,6 +178,29 @@ def run_without_files(source: Source, options: Mapping[str, object]) -> SourceRu
     return run
 
 
+def _rebuild(
+    source: Source,
+    prefix: str,
+    names: list[str],
+    run: SourceRun,
+    progress: ProgressFactory | None,
+) -> bool:
+    """Load ``names`` into new tables and swap them in once, in one transaction; whether
+    they were (False when no file loaded)."""
+    claimed = [(name, _claim(source.id, name)) for name in names]
+    run.skipped += sum(entry is None for _, entry in claimed)
+    conn = connection.connection
+    processed_before = run.processed
+    with conn.transaction():
+        for name, entry in claimed:
+            if entry is not None:
+                _ingest_file(source, prefix, name, entry, True, run, progress)
+        if source.steps is not None:
+            # A source with steps of its own replaces its tables in each file's load.
+            return run.processed > processed_before
+        return swap_rebuilt_tables(conn, source.dataset)
+
+
 def _is_empty(conn: psycopg.Connection, dataset: Dataset) -> bool:
     """Whether the dataset's L0 exists and holds no rows."""
     with conn.cursor() as cursor:
@@ -179,15 +218,12 @@ def _ingest_file(
     source: Source,
     prefix: str,
     name: str,
+    entry: DatafileRegistry,
     rebuild: bool,
     run: SourceRun,
     progress: ProgressFactory | None,
-) -> LoadResult | None:
-    """Load one file and record it; None when it failed or an operator ignored it meanwhile."""
-    entry = _claim(source.id, name)
-    if entry is None:
-        run.skipped += 1
-        return None
+) -> None:
+    """Load one claimed file and record what became of it in ``run`` and its entry."""
     key = posixpath.join(prefix, name)
     logger.info("%s: loading %s%s", source.id, name, " (rebuilding the tables)" if rebuild else "")
     try:
@@ -199,18 +235,26 @@ def _ingest_file(
         if result.notes:
             logger.info("%s: %s: %s", source.id, name, result.notes)
             run.notes.append((name, result.notes))
-        return result
+        run.processed += 1
+        run.rows_loaded += result.rows_read
+        run.skipped_parts += len(result.skipped_parts)
     except IgnoredDuringLoad as error:
         logger.warning("%s: %s; its load was rolled back", source.id, error)
         run.skipped += 1
-        return None
     except Exception as error:
         message = str(error) or type(error).__name__
         logger.error("%s: %s failed: %s", source.id, name, message)
         _entries(entry.pk).update(state=State.FAILED, error_message=message, updated=timezone.now())
         run.failed += 1
         run.failures.append((name, message))
-        return None
+        run.out_of_disk |= isinstance(error.__cause__, psycopg.errors.DiskFull)
+
+
+def _free_disk(source: Source) -> None:
+    """Drop every retained table version, so that the next load has the disk they held."""
+    with connection.connection.transaction(), connection.connection.cursor() as cursor:
+        dropped = drop_retained(cursor)
+    logger.warning("%s: out of disk; dropped retained table versions %s", source.id, dropped)
 
 
 def _entries(pk: int) -> QuerySet[DatafileRegistry]:
@@ -261,6 +305,7 @@ def _load_stored_file(
             datafile=source.datafile_name(name, member),
             member=member or name,
             rebuild=rebuild,
+            swap=False,
         )
 
 

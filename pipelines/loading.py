@@ -10,7 +10,17 @@ Semantics (see the design's "Dataset tables"):
   L1 receives the rows this file created. With ``delete_previous``, rows absent from the file
   are deleted (not on a rebuild);
 - rebuild (``--force``, uploads): new tables are filled under temporary names and swapped in
-  by rename at the end, so readers never see an empty table.
+  by rename at the end, so readers never see an empty table. A rebuild from several files
+  loads each with ``swap=False`` and swaps once, after the last (``swap_rebuilt_tables``).
+
+Versions (``pipelines.versions``): every load that changes a table records a new version of
+it; a swap moves the replaced table into the versions schema instead of dropping it, and a
+load that deletes rows in place first copies the rows earlier versions hold. A read that
+follows ``next`` thus ends on the version it began on.
+
+Ids: each load first sets the id sequences of the tables it writes to their largest id, under
+the dataset's lock, so that ids stay dense whatever earlier loads that failed or were killed
+drew (sequences are not transactional).
 
 A table that does not exist yet (a first load, a rebuild) is created without keys, filled,
 and then given its primary key and unique keys: building an index once is much faster than
@@ -46,6 +56,12 @@ from pipelines.copying import Stage, copies_directly, copy_file, describe_error
 from pipelines.datasets import Column, Dataset, L1Context, Mode
 from pipelines.locking import lock_dataset_for_transaction
 from pipelines.reading import ReadError, ReadFile
+from pipelines.versions import (
+    record_version,
+    rename_dependents,
+    retain_copy,
+    retain_table,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +74,7 @@ REBUILD_SUFFIX = ".new"
 DATAFILE_SETTING = "dss.datafile"
 DATAFILE_DEFAULT = sql.SQL("current_setting({}, true)").format(sql.Literal(DATAFILE_SETTING))
 # L0's id sequence hands a session this many ids at a time: drawing them one by one costs
-# about a tenth of a COPY (see _attach_id_sequence for why ids stay dense and increasing).
+# about a tenth of a COPY (see _restart_id_sequences for why ids stay dense and increasing).
 ID_CACHE = 1000
 # Settings for the load's transaction, set back to what they were after it.
 LOAD_SETTINGS = {
@@ -130,6 +146,15 @@ class _Reading:
 
 
 @dataclass(frozen=True)
+class _Target:
+    """Where a load writes: the dataset's tables, or the rebuild's (swapped in at its end
+    when ``swap``)."""
+
+    rebuild: bool
+    swap: bool
+
+
+@dataclass(frozen=True)
 class Tables:
     """The L0/L1 tables that a load writes to (their final names, or the rebuild names)."""
 
@@ -154,11 +179,14 @@ def load_file(
     datafile: str,
     member: str | None = None,
     rebuild: bool = False,
+    swap: bool = True,
 ) -> LoadResult:
     """Load ``files`` (from ``pipelines.reading``: a file, or a zip's members) into ``dataset``.
 
-    ``datafile`` is recorded in ``datafile_created``/``datafile_updated``. ``rebuild`` drops
-    the dataset's tables and replaces them by this load's data. Runs in one transaction (a
+    ``datafile`` is recorded in ``datafile_created``/``datafile_updated``. ``rebuild`` loads
+    into new tables (the first rebuilding load creates them, later ones add to them) which
+    replace the dataset's tables at the end of this load, or, with ``swap=False``, when
+    ``swap_rebuilt_tables`` is called in the same transaction. Runs in one transaction (a
     savepoint when the caller has one open); raises ``LoadError`` and changes nothing on
     failure, and for a load with no data rows.
     """
@@ -166,7 +194,8 @@ def load_file(
     try:
         with conn.transaction():
             lock_dataset_for_transaction(conn, dataset.schema)
-            return _load(conn, dataset, files, datafile, member or datafile, rebuild, reading)
+            target = _Target(rebuild=rebuild, swap=rebuild and swap)
+            return _load(conn, dataset, files, datafile, member or datafile, target, reading)
     except psycopg.Error as error:
         label = reading.file.label if reading.file else datafile
         raise LoadError(describe_error(error, label, dataset, reading.file)) from error
@@ -180,14 +209,13 @@ def _load(
     files: Iterable[ReadFile],
     datafile: str,
     member: str,
-    rebuild: bool,
+    target: _Target,
     reading: _Reading,
 ) -> LoadResult:
-    """The steps of a load, in order: the session, the tables, L0, its keys, L1, the swap."""
+    """The steps of a load, in order: the session, the tables, L0, its keys, L1, the swap
+    or the new versions."""
     final = Tables(dataset.schema)
-    tables = (
-        Tables(dataset.schema, "L0" + REBUILD_SUFFIX, "L1" + REBUILD_SUFFIX) if rebuild else final
-    )
+    tables = rebuild_tables(dataset) if target.rebuild else final
     params = {"datafile": datafile, "member": member}
     with conn.cursor() as cursor, _settings(cursor, LOAD_SETTINGS):
         _prepare_session(cursor, dataset, datafile)
@@ -195,20 +223,21 @@ def _load(
         new_l1 = dataset.has_l1 and create_table(
             cursor, tables.schema, tables.l1_name, _l1_columns(dataset)
         )
-        previous_max_id = 0 if new_l0 else _max_id(cursor, tables)
+        previous_max_id = 0 if new_l0 else _restart_id_sequences(cursor, dataset, tables)
         fill = _fill_incremental_l0 if dataset.mode is Mode.INCREMENTAL else _fill_snapshot_l0
         filled = fill(cursor, dataset, tables, files, params, new_l0, previous_max_id, reading)
         if filled.rows_read == 0:
             raise ReadError(f"{datafile}: no data rows")
         if new_l0:
             filled.l0_added -= add_l0_keys(cursor, dataset, tables)
-        if filled.l0_added:
-            _settle_id_sequence(cursor, tables)
-        if dataset.mode is Mode.SNAPSHOT and dataset.delete_previous and not rebuild:
-            _delete_previous(cursor, dataset, tables, params)
+        deleted = False
+        if dataset.mode is Mode.SNAPSHOT and dataset.delete_previous and not new_l0:
+            deleted = _delete_previous(cursor, dataset, tables, params, live=not target.rebuild)
         l1_added = _fill_l1(cursor, dataset, tables, previous_max_id, params, new_l1)
-        if rebuild:
+        if target.swap:
             swap_tables(cursor, dataset, tables, final)
+        elif not target.rebuild and (filled.l0_added or l1_added or deleted):
+            _record_versions(cursor, dataset)
     logger.info(
         "%s: loaded %s (%d rows read, %d skipped, %d L0 rows added, %d L1 rows added)",
         dataset.schema,
@@ -235,9 +264,37 @@ def _prepare_session(cursor: psycopg.Cursor, dataset: Dataset, datafile: str) ->
     cursor.execute("DISCARD SEQUENCES")
 
 
-def _max_id(cursor: psycopg.Cursor, tables: Tables) -> int:
-    cursor.execute(sql.SQL("SELECT coalesce(max(id), 0) FROM {}").format(tables.l0))
-    return cursor.fetchone()[0]
+def rebuild_tables(dataset: Dataset) -> Tables:
+    """The tables a rebuild fills before they are swapped in."""
+    return Tables(dataset.schema, "L0" + REBUILD_SUFFIX, "L1" + REBUILD_SUFFIX)
+
+
+def _restart_id_sequences(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> int:
+    """Set the id sequences of L0 and L1 to follow on from their largest ids; L0's largest.
+
+    Sequences are not transactional: ids drawn by a load that failed or was killed stay
+    drawn. Under the dataset's lock no other load draws from them, so each load starts again
+    from the table's largest id and ids stay dense.
+    """
+    largest = 0
+    names = [tables.l0_name] + ([tables.l1_name] if dataset.has_l1 else [])
+    for name in names:
+        table = sql.Identifier(tables.schema, name)
+        cursor.execute(
+            sql.SQL(
+                "SELECT coalesce(max(id), 0), setval(pg_get_serial_sequence(%s, 'id'), "
+                "coalesce(max(id), 0) + 1, false) FROM {}"
+            ).format(table),
+            (table.as_string(cursor),),
+        )
+        if name == tables.l0_name:
+            largest = cursor.fetchone()[0]
+    return largest
+
+
+def _record_versions(cursor: psycopg.Cursor, dataset: Dataset) -> None:
+    for name in ("L0", "L1") if dataset.has_l1 else ("L0",):
+        record_version(cursor, dataset.schema, name)
 
 
 def _fill_l1(
@@ -451,8 +508,8 @@ def _attach_id_sequence(cursor: psycopg.Cursor, tables: Tables) -> None:
     """Give a new L0's id column its sequence, as ``serial`` does, drawn ``ID_CACHE`` at a time.
 
     A session keeps the ids it drew and did not use. So that ids stay dense and increasing
-    from load to load, each load first forgets any (DISCARD SEQUENCES), and sets the sequence
-    back to L0's largest id when it is done (``_settle_id_sequence``).
+    from load to load, each load first forgets any (DISCARD SEQUENCES) and restarts the
+    sequence after L0's largest id (``_restart_id_sequences``).
     """
     name = f"{tables.l0_name}_id_seq"
     sequence = sql.Identifier(tables.schema, name)
@@ -465,17 +522,6 @@ def _attach_id_sequence(cursor: psycopg.Cursor, tables: Tables) -> None:
         sql.SQL("ALTER TABLE {} ALTER COLUMN id SET DEFAULT nextval({}::regclass)").format(
             tables.l0, sql.Literal(sequence.as_string(cursor))
         )
-    )
-
-
-def _settle_id_sequence(cursor: psycopg.Cursor, tables: Tables) -> None:
-    """Set L0's id sequence to L0's largest id: the next load's ids follow on from this load's,
-    not from the last of the ids this session drew."""
-    cursor.execute(
-        sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), max(id)) FROM {}").format(
-            tables.l0
-        ),
-        (tables.l0.as_string(cursor),),
     )
 
 
@@ -659,9 +705,24 @@ def _merge_snapshot(
 
 
 def _delete_previous(
-    cursor: psycopg.Cursor, dataset: Dataset, tables: Tables, params: dict[str, str]
-) -> None:
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    tables: Tables,
+    params: dict[str, str],
+    *,
+    live: bool,
+) -> bool:
+    """Delete the rows absent from this file (from L1 first); whether any were. In ``live``
+    tables, the rows of the earlier versions are copied first, so that they stay readable."""
     absent = sql.SQL("datafile_updated IS DISTINCT FROM %(datafile)s")
+    cursor.execute(
+        sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(tables.l0, absent), params
+    )
+    if not cursor.fetchone()[0]:
+        return False
+    if live:
+        for name in (tables.l0_name, tables.l1_name) if dataset.has_l1 else (tables.l0_name,):
+            retain_copy(cursor, tables.schema, name)
     if dataset.has_l1:
         cursor.execute(
             sql.SQL(
@@ -670,6 +731,7 @@ def _delete_previous(
             params,
         )
     cursor.execute(sql.SQL("DELETE FROM {} WHERE {}").format(tables.l0, absent), params)
+    return True
 
 
 def l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable:
@@ -693,41 +755,33 @@ def l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable
 
 
 def swap_tables(cursor: psycopg.Cursor, dataset: Dataset, new: Tables, final: Tables) -> None:
-    """Replace ``final``'s tables by ``new``'s: drop, rename, and rename indexes/sequences."""
+    """Replace ``final``'s tables by ``new``'s and record their versions. A replaced table is
+    retained (``pipelines.versions.retain_table``), so that reads begun on it end on it."""
     pairs = [(new.l0_name, final.l0_name)]
     if dataset.has_l1:
         pairs.append((new.l1_name, final.l1_name))
     for new_name, final_name in pairs:
-        cursor.execute(
-            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(dataset.schema, final_name))
-        )
+        if table_exists(cursor, dataset.schema, final_name):
+            retain_table(cursor, dataset.schema, final_name)
         cursor.execute(
             sql.SQL("ALTER TABLE {} RENAME TO {}").format(
                 sql.Identifier(dataset.schema, new_name), sql.Identifier(final_name)
             )
         )
         rename_dependents(cursor, dataset.schema, new_name, final_name)
+    _record_versions(cursor, dataset)
 
 
-def rename_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) -> None:
-    """Rename the indexes and sequences named after table ``old`` to be named after ``new``.
-
-    PostgreSQL names them ``<table>_pkey``, ``<table>_id_seq``, ...; a later rebuild creates
-    the same names again, so they must follow the table.
-    """
-    cursor.execute(
-        "SELECT c.relname, c.relkind FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relkind IN ('i', 'S') AND starts_with(c.relname, %s)",
-        (schema, old + "_"),
-    )
-    for relname, relkind in cursor.fetchall():
-        kind = sql.SQL("INDEX" if relkind == "i" else "SEQUENCE")
-        cursor.execute(
-            sql.SQL("ALTER {} {} RENAME TO {}").format(
-                kind, sql.Identifier(schema, relname), sql.Identifier(new + relname[len(old) :])
-            )
-        )
+def swap_rebuilt_tables(conn: psycopg.Connection, dataset: Dataset) -> bool:
+    """Swap in the tables that loads with ``rebuild=True, swap=False`` filled in the current
+    transaction; False (and nothing changed) when no such load succeeded."""
+    with conn.transaction(), conn.cursor() as cursor:
+        lock_dataset_for_transaction(conn, dataset.schema)
+        tables = rebuild_tables(dataset)
+        if not table_exists(cursor, tables.schema, tables.l0_name):
+            return False
+        swap_tables(cursor, dataset, tables, Tables(dataset.schema))
+        return True
 
 
 def create_empty_tables(conn: psycopg.Connection, dataset: Dataset) -> bool:
@@ -753,6 +807,8 @@ def create_empty_tables(conn: psycopg.Connection, dataset: Dataset) -> bool:
         ):
             add_l1_keys(cursor, dataset, tables)
             created = True
+        if created:
+            _record_versions(cursor, dataset)
     return created
 
 

@@ -27,8 +27,9 @@ import psycopg
 from psycopg import sql
 
 from pipelines.datasets import Column, Dataset, L1Column, Mode
-from pipelines.loading import LoadResult, rename_dependents, table_exists
+from pipelines.loading import LoadResult, table_exists
 from pipelines.locking import lock_dataset_for_transaction
+from pipelines.versions import rename_dependents
 
 logger = logging.getLogger(__name__)
 

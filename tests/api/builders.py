@@ -1,6 +1,7 @@
 """Builders for API tests: dataset tables made with SQL, HAWK clients and signed requests."""
 
 import itertools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -152,3 +153,10 @@ def sign(
     if hash_payload:
         headers["Content-Type"] = content_type
     return SignedRequest(headers=headers, sender=sender)
+
+
+def without_version(url: str) -> str:
+    """``url`` (a page's ``next``) without the version token it must end with."""
+    match = re.search(r"&version=[1-9][0-9]*$", url)
+    assert match, f"no version token at the end of {url}"
+    return url[: match.start()]

@@ -8,7 +8,7 @@ import pytest
 import requests
 from mohawk.exc import MisComputedContentHash
 
-from tests.api.builders import make_client, sign
+from tests.api.builders import make_client, sign, without_version
 
 HOST = "http://testserver"
 STRUCTURE = "/api/v1/table-structure/acme.things/L0"
@@ -229,7 +229,7 @@ def test_behind_a_trusted_proxy_the_public_url_is_signed_and_linked(client, tabl
     path = "/api/v1/table-data/acme.things/L0?orientation=records"
     response = via_proxy(client, path, sign(make_client(), f"https://data.example.org{path}"))
     assert response.status_code == 200
-    assert response.json()["next"] == (
+    assert without_version(response.json()["next"]) == (
         "https://data.example.org/api/v1/table-data/acme.things/L0?orientation=records&next-id=2"
     )
 

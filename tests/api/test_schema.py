@@ -44,10 +44,11 @@ def test_the_schema_describes_every_endpoint_with_its_scope_and_hawk(document):
 def test_paged_endpoints_document_their_parameters_and_both_page_shapes(document):
     described = operation(document, "/api/v1/table-data/{schema}/{table}")
     parameters = {parameter["name"]: parameter for parameter in described["parameters"]}
-    assert set(parameters) == {"schema", "table", "orientation", "next-id"}
+    assert set(parameters) == {"schema", "table", "orientation", "next-id", "version"}
     assert sorted(parameters["orientation"]["schema"]["enum"]) == ["records", "tabular"]
     assert parameters["orientation"]["schema"]["default"] == "tabular"
     assert parameters["next-id"]["schema"]["type"] == "integer"
+    assert parameters["version"]["schema"]["type"] == "integer"
     page = described["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     shapes = document["components"]["schemas"][page.rsplit("/", 1)[1]]["oneOf"]
     names = [shape["$ref"].rsplit("/", 1)[1] for shape in shapes]
@@ -56,6 +57,7 @@ def test_paged_endpoints_document_their_parameters_and_both_page_shapes(document
     assert set(tabular["properties"]) == {"headers", "values", "next"}
     assert tabular["properties"]["next"]["nullable"] is True
     assert "422" in described["responses"]
+    assert "410" in described["responses"]
 
 
 def test_dataset_records_are_documented_with_their_served_names(document):

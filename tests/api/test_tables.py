@@ -1,6 +1,7 @@
 """table-structure and table-data for any dataset table."""
 
 import json
+import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import quote
@@ -11,6 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.api.builders import make_client, sign
+
+# The token naming the version of the table a read began on, at the end of every `next`.
+VERSION = r"&version=[1-9][0-9]*"
 
 ALL_TYPES = {
     "name": "text",
@@ -178,11 +182,13 @@ def test_table_data_puts_id_first_whatever_its_place_in_the_table(hawk_get, tabl
 def test_pages_follow_next_links_to_the_last_page(hawk_get, tables, small_pages):
     tables.create("acme.things", "L0", {"name": "text"}, [("a",), ("b",), ("c",), ("d",), ("e",)])
     first = hawk_get("/api/v1/table-data/acme.things/L0").json()
-    assert first == {
-        "headers": ["id", "name"],
-        "values": [[1, "a"], [2, "b"]],
-        "next": "http://testserver/api/v1/table-data/acme.things/L0?orientation=tabular&next-id=3",
-    }
+    assert re.fullmatch(
+        r"http://testserver/api/v1/table-data/acme\.things/L0\?orientation=tabular&next-id=3"
+        + VERSION,
+        first["next"],
+    )
+    assert first["headers"] == ["id", "name"]
+    assert first["values"] == [[1, "a"], [2, "b"]]
     second = hawk_get(first["next"].removeprefix("http://testserver")).json()
     assert second["values"] == [[3, "c"], [4, "d"]]
     last = hawk_get(second["next"].removeprefix("http://testserver")).json()
@@ -192,10 +198,12 @@ def test_pages_follow_next_links_to_the_last_page(hawk_get, tables, small_pages)
 def test_records_pages_link_records_pages(hawk_get, tables, small_pages):
     tables.create("acme.things", "L0", {"name": "text"}, [("a",), ("b",), ("c",)])
     first = hawk_get("/api/v1/table-data/acme.things/L0?orientation=records").json()
-    assert first == {
-        "results": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
-        "next": "http://testserver/api/v1/table-data/acme.things/L0?orientation=records&next-id=3",
-    }
+    assert re.fullmatch(
+        r"http://testserver/api/v1/table-data/acme\.things/L0\?orientation=records&next-id=3"
+        + VERSION,
+        first.pop("next"),
+    )
+    assert first == {"results": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
 
 
 def test_a_page_holds_rows_from_next_id_on(hawk_get, tables):
@@ -218,7 +226,8 @@ def test_next_links_of_names_that_need_escaping_lead_to_the_next_page(
     tables.create("acme.ünï code", "L 0", {"name": "text"}, [("a",), ("b",), ("c",)])
     path = f"/api/v1/table-data/{quote('acme.ünï code')}/{quote('L 0')}"
     first = hawk_get(path).json()
-    assert first["next"] == f"http://testserver{path}?orientation=tabular&next-id=3"
+    expected = re.escape(f"http://testserver{path}?orientation=tabular&next-id=3") + VERSION
+    assert re.fullmatch(expected, first["next"])
     second = hawk_get(first["next"].removeprefix("http://testserver")).json()
     assert second["values"] == [[3, "c"]]
 
@@ -479,10 +488,18 @@ def test_a_2500_row_table_pulled_through_a_real_server_in_both_orientations_is_t
 
     records = pull(f"{base}?orientation=records", caller)
     assert len(records) == 9
-    assert records[0]["next"].endswith("?orientation=records&next-id=301")
+    assert re.search(r"\?orientation=records&next-id=301" + VERSION + "$", records[0]["next"])
     served = [
         as_read([record[name] for name in headers])
         for page in records
         for record in page["results"]
     ]
     assert served == expected
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nonexistent/", "/api/v2/table-data/a/b", "/api/"])
+def test_a_path_under_api_that_names_no_endpoint_answers_a_json_404(client, settings, path):
+    settings.DEBUG = True  # Django's own 404 page is HTML even then
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json() == {"error": "No API endpoint at this path"}

@@ -20,6 +20,14 @@ from pipelines.catalogue import CATALOGUE
 from pipelines.datasets import Column, Dataset, FileFormat, L1Column, Mode
 from pipelines.loading import LoadResult, load_file
 from pipelines.reading import ReadFile, read_bytes, read_stream
+from pipelines.versions import VERSIONS, drop_retained
+
+
+def drop_every_version(cursor: psycopg.Cursor) -> None:
+    """Forget every table version and drop the retained tables."""
+    drop_retained(cursor)
+    cursor.execute(sql.SQL("DELETE FROM {}").format(VERSIONS))
+
 
 DATAFLOW_ID = "dataflow-client"
 DATAFLOW_KEY = "dataflow-secret-key"
@@ -64,6 +72,8 @@ def _reset_dataset_schemas(conn: psycopg.Connection) -> None:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
     if emptied:
         conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(sql.SQL(", ").join(emptied)))
+    with conn.transaction(), conn.cursor() as cursor:
+        drop_every_version(cursor)
 
 
 def make_dataset(
