@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
+from django.conf import settings
 from django.db import connection
 from psycopg import sql
 from psycopg.adapt import Loader
@@ -93,6 +94,17 @@ def current_version(table: ServedTable) -> int:
     if found:
         return found[0][0]
     return run(*record_statement(table.schema, table.name))[0][0]
+
+
+def version_of(table: ServedTable, version_id: int | None = None) -> Version:
+    """``table``'s version ``version_id`` (its current one when None), kept for
+    ``DSS_TABLE_VERSION_RETENTION`` after it is replaced."""
+    return Version(
+        id=version_id or current_version(table),
+        schema=table.schema,
+        name=table.name,
+        retention=settings.TABLE_VERSION_RETENTION,
+    )
 
 
 def kept_version_oid(version: Version) -> int | None:

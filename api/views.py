@@ -98,12 +98,7 @@ def page_response(
     no longer holds the version) is read again from the table that holds the version now.
     410 when the version is no longer kept.
     """
-    version = pages.Version(
-        id=query.get("version") or pages.current_version(table),
-        schema=table.schema,
-        name=table.name,
-        retention=settings.TABLE_VERSION_RETENTION,
-    )
+    version = pages.version_of(table, query.get("version"))
     columns, headers = choose(table)
     page = read_page(table, columns, query.get("start_id"), version)
     if page.next_id is None:

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from api.pages import read_page
+from api.pages import read_page, version_of
 from api.served_tables import find_table
 from uploads import journey
 from uploads.forms import ColumnsForm, DialectForm, PipelineForm, UploadForm
@@ -222,7 +222,7 @@ def completed(request: HttpRequest, slug: str, file_id) -> HttpResponse:
     headers, rows = [], []
     if table is not None:
         columns = [column for column in table.columns if column.name != "id"]
-        page = read_page(table, columns, None, SAMPLE_ROWS)
+        page = read_page(table, columns, None, SAMPLE_ROWS, version_of(table))
         headers = [column.name for column in columns]
         # Numbers come as exact JSON fragments; read them back as plain values to show.
         rows = [row[1:] for row in orjson.loads(orjson.dumps(page.rows))]

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from tests.api.builders import TableBuilder
 from tests.uploads.builders import workbook_bytes
 from uploads.models import Pipeline, PipelineDataFile
 
@@ -272,6 +273,20 @@ def test_a_failed_upload_shows_its_reason_and_what_to_do(admin_client, pipeline)
     assert admin_client.get(verify_url(data_file))["Location"] == reverse(
         "uploads:failed", args=[pipeline.slug, data_file.pk]
     )
+
+
+def test_the_completed_page_shows_the_first_rows_of_the_served_table(admin_client, pipeline):
+    builder = TableBuilder()
+    builder.create(pipeline.schema_name, "L0", {"region": "text"}, [("north",), ("south",)])
+    data_file = PipelineDataFile.objects.create(
+        pipeline=pipeline, original_name="a.csv", state=State.COMPLETED
+    )
+
+    response = admin_client.get(reverse("uploads:completed", args=[pipeline.slug, data_file.pk]))
+
+    assert response.status_code == 200
+    assert "north" in response.text and "south" in response.text
+    assert f"/api/v1/table-data/{pipeline.schema_name}/L0" in response.text
 
 
 @pytest.mark.django_db
