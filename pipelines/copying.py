@@ -9,6 +9,7 @@ naming its line) and ``Stage.expressions`` convert.
 """
 
 import csv
+import queue
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ ENCODING_ERRORS = frozenset({"22021", "22P05"})  # invalid byte sequence, no equ
 DATE_ERRORS = frozenset({"22007", "22008"})  # invalid datetime format, field out of range
 DATE_HINT = "dates are read year first (ISO 8601); a column with other dates declares its format"
 _MAX_QUOTED = 200
+# Pieces of at most 128 KiB the COPY writer thread holds (see _BoundedQueuedWriter).
+QUEUE_PIECES = 32
 
 
 def converted(dataset: Dataset, column: Column) -> bool:
@@ -175,10 +178,23 @@ def copy_file(
     )
     # A writer thread sends each chunk while this thread reads and rewrites the next one:
     # the reading layer's work overlaps PostgreSQL's parsing instead of adding to it.
-    with cursor.copy(statement, writer=QueuedLibpqWriter(cursor)) as copy:
+    with cursor.copy(statement, writer=_BoundedQueuedWriter(cursor)) as copy:
         for chunk in read_file.chunks:
             copy.write(chunk)
     return cursor.rowcount
+
+
+class _BoundedQueuedWriter(QueuedLibpqWriter):
+    """psycopg's queued writer with a short queue.
+
+    psycopg queues up to 1,024 pieces of 128 KiB: reading outruns PostgreSQL's parsing, so a
+    large file filled the queue and a load's memory grew by 128 MB. ``QUEUE_PIECES`` pieces
+    keep the reader far enough ahead to overlap the two and the memory flat.
+    """
+
+    def __init__(self, cursor: psycopg.Cursor) -> None:
+        super().__init__(cursor)
+        self._queue = queue.Queue(maxsize=QUEUE_PIECES)
 
 
 _COPY_CONTEXT = re.compile(
