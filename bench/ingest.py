@@ -282,7 +282,7 @@ def work(case: str, path: Path, url: str) -> dict:
             return _accounts(conn, path, load=case == "accounts-load")
         if case.endswith("baseline"):
             variant = case.partition("-")[0] if "-" in case else ""
-            _checkpoint(conn)
+            checkpoint(conn)
             started = time.perf_counter()
             rows = _baseline(conn, variant_file(path, variant), variant)
             return {"rows": rows, "seconds": time.perf_counter() - started}
@@ -296,7 +296,7 @@ def work(case: str, path: Path, url: str) -> dict:
         definition = dataset(Mode(mode), variant)
         if again:
             _engine_load(conn, definition, path, "first")
-        _checkpoint(conn)
+        checkpoint(conn)
         started = time.perf_counter()
         rows = _engine_load(conn, definition, path, "timed")
         return {"rows": rows, "seconds": time.perf_counter() - started}
@@ -374,7 +374,7 @@ def _member_files(members: list, definition: Dataset) -> Iterator[ReadFile]:
             yield read_stream(opened, definition, member.path)
 
 
-def _checkpoint(conn: psycopg.Connection) -> None:
+def checkpoint(conn: psycopg.Connection) -> None:
     """Start each timed load with no dirty pages left by the previous one."""
     with contextlib.suppress(psycopg.Error):  # not a superuser: the figures are noisier
         conn.execute("CHECKPOINT")

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import DATA_DIR, generate  # noqa: E402
+from ingest import DATA_DIR, checkpoint, generate  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dss_bench_uploads"
 STORAGE_DIR = DATA_DIR / "upload-storage"
@@ -139,8 +139,10 @@ def case_process(path: Path, repeat: int) -> dict:
     engine, baseline = [], []
     rows = 0
     for _ in range(repeat):
+        checkpoint(conn)
         baseline.append(_plain_copy(conn, path, inspection.names_and_types))
         PipelineDataFile.objects.filter(pk=data_file.pk).update(state="verified")
+        checkpoint(conn)
         started = time.perf_counter()
         state = process(str(data_file.pk))
         engine.append(time.perf_counter() - started)
