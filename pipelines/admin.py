@@ -17,6 +17,7 @@ from pipelines import desk
 from pipelines.defined_sources import current_catalogue, to_source
 from pipelines.loading import create_empty_tables
 from pipelines.models import DatafileRegistry, DefinedSource, RunRecord, SourceDesk
+from pipelines.runs import settle_interrupted_runs
 from pipelines.sources import Source
 from pipelines.tasks import queue_run
 
@@ -135,6 +136,14 @@ class RunRecordAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def changelist_view(self, request, extra_context=None):
+        settle_interrupted_runs()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        settle_interrupted_runs()
+        return super().change_view(request, object_id, form_url, extra_context)
+
 
 class PlaceFileForm(forms.Form):
     file = forms.FileField()
@@ -175,6 +184,7 @@ class SourceDeskAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
+        settle_interrupted_runs()
         defined = _defined_rows()
         latest = {
             run.source: run

@@ -16,6 +16,7 @@ from psycopg import sql
 from pipelines import storage
 from pipelines.archives import is_junk
 from pipelines.models import DatafileRegistry, RunRecord
+from pipelines.runs import settle_interrupted_runs
 from pipelines.sources import Source
 
 # An exact count that takes longer than this gives way to PostgreSQL's estimate.
@@ -112,7 +113,9 @@ def _count(cursor, schema: str, table: str) -> TableRows:
 
 
 def last_runs(source: Source, limit: int = 20) -> list[RunRecord]:
-    """The source's most recent runs, newest first."""
+    """The source's most recent runs, newest first (runs whose process was killed are marked
+    so first)."""
+    settle_interrupted_runs()
     return list(RunRecord.objects.filter(source=source.id)[:limit])
 
 
