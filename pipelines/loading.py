@@ -56,12 +56,7 @@ from pipelines.copying import Stage, copies_directly, copy_file, describe_error
 from pipelines.datasets import Column, Dataset, L1Context, Mode
 from pipelines.locking import lock_dataset_for_transaction
 from pipelines.reading import ReadError, ReadFile
-from pipelines.versions import (
-    record_version,
-    rename_dependents,
-    retain_copy,
-    retain_table,
-)
+from pipelines.versions import record_version, replace_table, retain_copy
 
 logger = logging.getLogger(__name__)
 
@@ -761,14 +756,7 @@ def swap_tables(cursor: psycopg.Cursor, dataset: Dataset, new: Tables, final: Ta
     if dataset.has_l1:
         pairs.append((new.l1_name, final.l1_name))
     for new_name, final_name in pairs:
-        if table_exists(cursor, dataset.schema, final_name):
-            retain_table(cursor, dataset.schema, final_name)
-        cursor.execute(
-            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                sql.Identifier(dataset.schema, new_name), sql.Identifier(final_name)
-            )
-        )
-        rename_dependents(cursor, dataset.schema, new_name, final_name)
+        replace_table(cursor, dataset.schema, new_name, final_name)
     _record_versions(cursor, dataset)
 
 

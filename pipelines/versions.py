@@ -189,6 +189,17 @@ def _drop_unused(cursor: psycopg.Cursor) -> list[str]:
     return names
 
 
+def replace_table(cursor: psycopg.Cursor, schema: str, new: str, final: str) -> None:
+    """Put table ``new`` in the place of ``final`` (indexes and sequences renamed with it);
+    the replaced ``final``, if any, is retained (``retain_table``). The caller records the
+    new version once every table of the swap is in place."""
+    replaced = sql.Identifier(schema, final).as_string(cursor)
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", (replaced,))
+    if cursor.fetchone()[0]:
+        retain_table(cursor, schema, final)
+    _rename_with_dependents(cursor, schema, new, final)
+
+
 def _rename_with_dependents(cursor: psycopg.Cursor, schema: str, old: str, new: str) -> None:
     """Rename table ``old`` to ``new``, and its indexes and sequences named ``<old>_...`` to
     ``<new>_...``: PostgreSQL names them after the table, and a later table of the old name

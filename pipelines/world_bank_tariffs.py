@@ -29,7 +29,7 @@ from psycopg import sql
 from pipelines.datasets import Column, Dataset, L1Column, Mode
 from pipelines.loading import LoadResult, table_exists
 from pipelines.locking import lock_dataset_for_transaction
-from pipelines.versions import rename_dependents
+from pipelines.versions import record_version, replace_table
 
 logger = logging.getLogger(__name__)
 
@@ -330,6 +330,8 @@ def transform(conn: psycopg.Connection, options: TransformOptions) -> int:
         prepare(conn, options)
         with conn.cursor() as cursor:
             products = _products(cursor, options)
+        if not products and not options.resume:
+            raise TransformError(_nothing_to_build(options))
         logger.info("%s: building %d product(s)", SCHEMA, len(products))
         for start in range(0, len(products), options.batch):
             build_products(conn, products[start : start + options.batch])
@@ -354,6 +356,18 @@ def prepare(conn: psycopg.Connection, options: TransformOptions) -> None:
                 _create_output(cursor, BUILDING)
     except psycopg.Error as error:
         raise TransformError(f"{SCHEMA}: reading the transform's inputs: {error}") from error
+
+
+def _nothing_to_build(options: TransformOptions) -> str:
+    which = (
+        ""
+        if options.products is None
+        else f" of the products {', '.join(map(str, options.products))}"
+    )
+    return (
+        f"{SCHEMA}: nothing to build: its L0 holds no tariffs{which} from {options.years[0]} "
+        "on (ingest world_bank.tariff first); the served L1 is as it was"
+    )
 
 
 def _products(cursor: psycopg.Cursor, options: TransformOptions) -> list[int]:
@@ -391,7 +405,9 @@ def build_products(conn: psycopg.Connection, batch: list[int]) -> None:
 
 
 def _swap(conn: psycopg.Connection) -> int:
-    """Index ``"L1.temp"`` and put it in the place of ``"L1"``; the rows it holds."""
+    """Index ``"L1.temp"`` and put it in the place of ``"L1"``, which is retained as an
+    earlier version (``pipelines.versions``) so that reads begun on it end on it; the rows
+    it holds."""
     try:
         with conn.transaction(), conn.cursor() as cursor:
             lock_dataset_for_transaction(conn, SCHEMA)
@@ -405,13 +421,8 @@ def _swap(conn: psycopg.Connection) -> int:
                 )
             cursor.execute(sql.SQL("SELECT count(*) FROM {}").format(_table(BUILDING)))
             built = cursor.fetchone()[0]
-            cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_table(TABLE)))
-            cursor.execute(
-                sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                    _table(BUILDING), sql.Identifier(TABLE)
-                )
-            )
-            rename_dependents(cursor, SCHEMA, BUILDING, TABLE)
+            replace_table(cursor, SCHEMA, BUILDING, TABLE)
+            record_version(cursor, SCHEMA, TABLE)
     except psycopg.Error as error:
         raise TransformError(f"{SCHEMA}: putting the new table in place: {error}") from error
     return built

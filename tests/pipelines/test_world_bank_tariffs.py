@@ -158,3 +158,39 @@ def test_ingest_command_runs_the_transform_only_when_asked(pg, inputs):
     assert f"1 source(s): 1 file(s) processed, 0 failed, 0 skipped; {PAIRS * years} rows" in (
         out.getvalue()
     )
+
+
+def test_a_transform_with_nothing_to_build_fails_saying_so_and_keeps_the_served_table(
+    pg, settings, inputs
+):
+    run_transform(settings, products="201")
+
+    run = run_transform(settings, products="999")
+
+    [(_, message)] = run.failures
+    assert message == (
+        "world_bank.tariff: nothing to build: its L0 holds no tariffs of the products 999 "
+        "from 2000 on (ingest world_bank.tariff first); the served L1 is as it was"
+    )
+    assert (run.processed, run.rows_loaded) == (0, 0)
+    assert len(assumed(pg, 201)) == PAIRS
+
+
+def test_the_replaced_transform_table_is_kept_as_an_earlier_version(pg, settings, inputs):
+    run_transform(settings, products="201")
+    first = pg.execute("""SELECT '"world_bank.tariff"."L1"'::regclass::oid""").fetchone()[0]
+
+    run_transform(settings)
+
+    versions = pg.execute(
+        "SELECT table_oid, replaced IS NOT NULL FROM dss_versions.versions "
+        "WHERE schema_name = 'world_bank.tariff' AND table_name = 'L1' ORDER BY id"
+    ).fetchall()
+    current = pg.execute("""SELECT '"world_bank.tariff"."L1"'::regclass::oid""").fetchone()[0]
+    assert versions[-2:] == [(first, True), (current, False)]
+    retained = pg.execute(
+        "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.oid = %s",
+        (first,),
+    ).fetchone()
+    assert retained == ("dss_versions",)
