@@ -137,6 +137,7 @@ class SpireSteps:
 
     table: SpireTable
     without_files: bool = False
+    listed_mode: str | None = "replace"  # each file replaces its table's rows
 
     def tables(self, source: Source) -> tuple[tuple[str, str], ...]:
         return ((SCHEMA, self.table.name),)

@@ -32,9 +32,11 @@ logger = logging.getLogger(__name__)
 
 
 class Steps(Protocol):
-    """What a source with its own steps does; see the module's docstring."""
+    """What a source with its own steps does; see the module's docstring. ``listed_mode``:
+    how ``--list`` names the way it loads, when not by its dataset's mode."""
 
     without_files: bool
+    listed_mode: str | None
 
     def tables(self, source: "Source") -> tuple[tuple[str, str], ...]: ...
 
@@ -72,6 +74,7 @@ class ParsedRows:
 
     parser: Parser
     without_files: bool = False
+    listed_mode: str | None = None
 
     def tables(self, source: "Source") -> tuple[tuple[str, str], ...]:
         dataset = source.dataset

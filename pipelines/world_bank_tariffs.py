@@ -433,6 +433,7 @@ class TransformSteps:
     """The transform as a source's steps (``pipelines.steps.Steps``): no files, one run."""
 
     without_files: bool = True
+    listed_mode: str | None = "transform"
 
     def tables(self, source) -> tuple[tuple[str, str], ...]:
         return ((SCHEMA, TABLE),)

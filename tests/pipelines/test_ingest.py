@@ -270,6 +270,17 @@ def test_list_names_every_source(pg):
     assert [line.split()[0] for line in output.splitlines()] == [s.id for s in CATALOGUE]
 
 
+def test_list_aligns_its_columns_and_says_how_sources_with_their_own_steps_load(pg):
+    lines = {line.split()[0]: line for line in run_command("--list").splitlines()}
+
+    assert len({line.index(" built-in ") for line in lines.values()}) == 1
+    transform = lines["world_bank.tariff.transformed"].split()
+    assert transform[2] == "transform"
+    assert "origin: none (built from its inputs)" in lines["world_bank.tariff.transformed"]
+    assert lines["dit.spire.batches"].split()[2] == "replace"
+    assert lines["dit.baci"].split()[2] == "incremental"
+
+
 def test_the_command_exits_non_zero_and_logs_lines_when_a_file_fails(
     pg, database_url, storage_folder, service_environment, store
 ):
