@@ -4,16 +4,25 @@ A column whose values are not ISO 8601 declares its format (``%d/%m/%Y``). The l
 such a column as text, checks every value against ``pattern`` while copying (so a value that
 does not fit is refused naming its line), and converts it with ``to_date``/``to_timestamp``
 and ``template``. Nothing depends on the server's or the session's DateStyle.
+
+``fits`` tells, in Python, whether a value passes that check (type inference and the upload
+verify page use it); ``UPLOAD_FORMATS`` are the formats an uploaded column may declare, and
+``describe`` writes a format the way a person reads it (``DD/MM/YYYY``).
 """
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-# strptime directive -> (to_date template, regular expression of the text it accepts).
+# strptime directive -> (to_date template, regular expression of the text it accepts). Day,
+# month and year are never zero: to_date would read a zero as 1 (00/01/2024 as 1 January)
+# and year 0000 as 1 BC.
 DIRECTIVES = {
-    "d": ("DD", "[0-9]{1,2}"),
-    "m": ("MM", "[0-9]{1,2}"),
-    "Y": ("YYYY", "[0-9]{4}"),
+    "d": ("DD", "(?:0?[1-9]|[12][0-9]|3[01])"),
+    "m": ("MM", "(?:0?[1-9]|1[0-2])"),
+    "Y": ("YYYY", "(?!0000)[0-9]{4}"),
     "y": ("YY", "[0-9]{2}"),
     "b": ("Mon", "[A-Za-z]{3}"),
     "B": ("FMMonth", "[A-Za-z]{3,9}"),
@@ -23,6 +32,31 @@ DIRECTIVES = {
     "j": ("DDD", "[0-9]{1,3}"),
 }
 TIME_DIRECTIVES = frozenset("HMS")
+# strptime directive -> how a person reads it.
+LABELS = {
+    "d": "DD",
+    "m": "MM",
+    "Y": "YYYY",
+    "y": "YY",
+    "b": "Mon",
+    "B": "Month",
+    "H": "HH",
+    "M": "MM",
+    "S": "SS",
+    "j": "DDD",
+}
+# Numeric directive -> the datetime() argument it gives, for the fast check of ``fits``.
+_FIELDS = {"d": "day", "m": "month", "Y": "year", "H": "hour", "M": "minute", "S": "second"}
+_DEFAULTS = {"year": 1900, "month": 1, "day": 1}
+
+# The date formats an uploaded column may declare, in the order type inference prefers them
+# when several fit every value: day first before month first (a UK service).
+UPLOAD_DATE_FORMATS = ("%d/%m/%Y", "%m/%d/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d")
+# The same with a time, for timestamp columns.
+UPLOAD_TIMESTAMP_FORMATS = tuple(
+    f"{day} {time}" for day in UPLOAD_DATE_FORMATS for time in ("%H:%M", "%H:%M:%S")
+)
+UPLOAD_FORMATS = UPLOAD_DATE_FORMATS + UPLOAD_TIMESTAMP_FORMATS
 
 
 @dataclass(frozen=True)
@@ -73,3 +107,61 @@ def check_date_format(column: str, column_type: str, text: str) -> None:
         raise ValueError(
             f"column {column!r}: date format {text!r} has a time; the column is a date"
         )
+
+
+def describe(text: str) -> str:
+    """A format as a person reads it: ``%d/%m/%Y %H:%M`` is ``DD/MM/YYYY HH:MM``."""
+    return re.sub(r"%(.)", lambda match: LABELS.get(match[1], match[0]), text)
+
+
+def fits(text: str, value: str) -> bool:
+    """Whether ``value`` passes the loader's check of the declared format ``text``: it
+    matches the format's ``pattern`` and is a real date (``31/02/2024`` is not). Raises
+    ``ValueError`` for a format ``parse_date_format`` refuses."""
+    return _checker(text)(value)
+
+
+@functools.cache
+def _checker(text: str) -> Callable[[str], bool]:
+    date_format = parse_date_format(text)
+    directives = re.findall(r"%(.)", text)
+    if set(directives) <= set(_FIELDS) and len(set(directives)) == len(directives):
+        return _numeric_checker(text)
+    pattern = re.compile(date_format.pattern)
+
+    def check(value: str) -> bool:
+        if pattern.fullmatch(value) is None:
+            return False
+        return _parses(lambda: datetime.strptime(value, text))
+
+    return check
+
+
+def _numeric_checker(text: str) -> Callable[[str], bool]:
+    """The check of a format of numbers only (``%d/%m/%Y``): a regular expression with a
+    group for each field, then ``datetime()``; five times faster than ``strptime``."""
+    parts = []
+    for part in re.split(r"(%.)", text):
+        if part.startswith("%") and len(part) == 2:
+            directive = part[1]
+            parts.append(f"(?P<{_FIELDS[directive]}>{DIRECTIVES[directive][1]})")
+        elif part:
+            parts.append(re.escape(part))
+    pattern = re.compile("".join(parts))
+
+    def check(value: str) -> bool:
+        match = pattern.fullmatch(value)
+        if match is None:
+            return False
+        fields = _DEFAULTS | {name: int(number) for name, number in match.groupdict().items()}
+        return _parses(lambda: datetime(**fields))
+
+    return check
+
+
+def _parses(parse: Callable[[], object]) -> bool:
+    try:
+        parse()
+    except ValueError:
+        return False
+    return True

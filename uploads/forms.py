@@ -1,14 +1,22 @@
 """The forms of the upload pages: a new pipeline, a file, and what the verify page changes."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django import forms
 
 from dss.govuk_forms import GovukFormMixin
+from pipelines.date_formats import UPLOAD_FORMATS, describe
+from uploads.edits import Choice
 from uploads.journey import UPLOAD_TYPES
 from uploads.models import Pipeline, normalise_name
 
 TYPE_CHOICES = [(name, name) for name in UPLOAD_TYPES]
+# A date or timestamp column's format; "" is ISO 8601, read without a declared format.
+DATE_FORMAT_CHOICES = [
+    ("", "YYYY-MM-DD (ISO 8601)"),
+    *((text, describe(text)) for text in UPLOAD_FORMATS),
+]
+NAME_MAX_LENGTH = 200
 DELIMITER_CHOICES = [(",", "Comma (,)"), (";", "Semicolon (;)"), ("\t", "Tab"), ("|", "Pipe (|)")]
 QUOTE_CHOICES = [('"', 'Double quote (")'), ("'", "Single quote (')")]
 DECIMAL_CHOICES = [(".", "Full stop (1.5)"), (",", "Comma (1,5)")]
@@ -97,28 +105,51 @@ class DialectForm(GovukFormMixin, forms.Form):
 
 
 class ColumnsForm(GovukFormMixin, forms.Form):
-    """Each column's load name and type: fields ``name_<i>`` and ``type_<i>`` in file order."""
+    """Each column's load name, type and date format: fields ``name_<i>``, ``type_<i>`` and
+    ``date_format_<i>`` in file order (the format counts for date and timestamp columns).
+    ``date_hints``: a hint for a column's date format, by index."""
 
-    def __init__(self, headers: Sequence[str], *args, **kwargs) -> None:
+    def __init__(
+        self,
+        headers: Sequence[str],
+        *args,
+        date_hints: Mapping[int, str] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.headers = list(headers)
+        date_hints = date_hints or {}
         for index, header in enumerate(self.headers):
+            shown = header or "(empty header)"
             self.fields[f"name_{index}"] = forms.CharField(
-                label=f"Column name for {header or '(empty header)'}",
-                max_length=200,
+                label=f"Column name for {shown}",
+                max_length=NAME_MAX_LENGTH,
                 widget=forms.TextInput(
                     attrs={"class": "govuk-input--width-20", "spellcheck": "false"}
                 ),
             )
             self.fields[f"type_{index}"] = forms.ChoiceField(
-                label=f"Type of {header or '(empty header)'}", choices=TYPE_CHOICES
+                label=f"Type of {shown}", choices=TYPE_CHOICES
+            )
+            self.fields[f"date_format_{index}"] = forms.ChoiceField(
+                label=f"Date format of {shown}",
+                choices=DATE_FORMAT_CHOICES,
+                required=False,
+                help_text=date_hints.get(index, ""),
+                error_messages={
+                    "invalid_choice": f"Date format of {shown}: %(value)s is not a date format "
+                    "an upload takes; choose one from the list"
+                },
             )
         self.style_fields()
 
-    def add_engine_errors(self, errors: dict[int, str]) -> None:
-        """Show the engine's refusals (by 1-based column position; 0: the whole file)."""
+    def add_engine_errors(self, errors: dict[int, str], fields: dict[int, str]) -> None:
+        """Show the engine's refusals (by 1-based column position; 0: the whole file) on
+        the field ``fields`` names (the name when it names none)."""
         for position, message in errors.items():
-            field = f"name_{position - 1}" if 0 < position <= len(self.headers) else None
+            field = None
+            if 0 < position <= len(self.headers):
+                field = f"{fields.get(position, 'name')}_{position - 1}"
             self.add_error(field, message[:1].upper() + message[1:])
 
     def column_types(self) -> list[tuple[str, str]]:
@@ -128,9 +159,55 @@ class ColumnsForm(GovukFormMixin, forms.Form):
             for i in range(len(self.headers))
         ]
 
+    def date_formats(self) -> list[str]:
+        """The chosen date formats, in file order ("" for ISO 8601)."""
+        return [self.cleaned_data[f"date_format_{i}"] for i in range(len(self.headers))]
+
     def rows(self) -> list[dict]:
-        """One entry per column for the template: header, its two bound fields."""
-        return [
-            {"header": header, "name": self[f"name_{i}"], "type": self[f"type_{i}"]}
-            for i, header in enumerate(self.headers)
-        ]
+        """One entry per column for the template: header, its three bound fields, and
+        whether its type (as the page shows it) takes a date format."""
+        rows = []
+        for i, header in enumerate(self.headers):
+            kind = self[f"type_{i}"]
+            rows.append(
+                {
+                    "header": header,
+                    "name": self[f"name_{i}"],
+                    "type": kind,
+                    "date_format": self[f"date_format_{i}"],
+                    "dated": kind.value() in ("date", "timestamp"),
+                }
+            )
+        return rows
+
+    @staticmethod
+    def initial_of(choices: Sequence[Choice]) -> dict[str, str]:
+        """The form's initial values for ``choices`` (one per column, in file order)."""
+        initial = {}
+        for i, choice in enumerate(choices):
+            initial |= {
+                f"name_{i}": choice.name,
+                f"type_{i}": choice.type,
+                f"date_format_{i}": choice.date_format,
+            }
+        return initial
+
+    @staticmethod
+    def posted(data: Mapping[str, str], previous: Sequence[Choice]) -> list[Choice]:
+        """The values a page posted for the columns it showed (``previous``, what it had
+        detected); a value that is missing or not one to choose counts as unchanged."""
+        posted = []
+        formats = dict(DATE_FORMAT_CHOICES)
+        for i, choice in enumerate(previous):
+            name = str(data.get(f"name_{i}", choice.name)).strip()[:NAME_MAX_LENGTH]
+            kind = data.get(f"type_{i}", choice.type)
+            date_format = data.get(f"date_format_{i}", choice.date_format)
+            posted.append(
+                Choice(
+                    choice.header,
+                    name or choice.name,
+                    kind if kind in UPLOAD_TYPES else choice.type,
+                    date_format if date_format in formats else choice.date_format,
+                )
+            )
+        return posted

@@ -14,10 +14,11 @@ from django.conf import settings
 
 from pipelines import storage
 from pipelines.datasets import FileFormat
+from pipelines.date_formats import UPLOAD_FORMATS
 from pipelines.dialects import detect_delimiter, detect_encoding, detect_quote
 from pipelines.names import INCREMENTAL_L0_COLUMNS, check_column_count, derive_column_names
 from pipelines.reading import ReadError, TextRows, read_rows
-from pipelines.type_inference import TypeInference
+from pipelines.type_inference import TypeInference, layout_key
 from uploads.models import PipelineDataFile
 from uploads.workbooks import store_sheet_as_csv
 
@@ -42,18 +43,32 @@ class InspectionOptions:
 
 @dataclass
 class InspectedColumn:
-    """One column of the file: its header, the name it loads as, its inferred type and the
-    first rows' values."""
+    """One column of the file: its header, the name it loads as, its inferred type, the
+    format of its dates (``date_format``: one of ``UPLOAD_FORMATS``, None for ISO 8601 and
+    other types) and the first rows' values.
+
+    ``also_fits`` are the other formats that fit every value of a date or timestamp column
+    (``MM/DD/YYYY`` beside a day-first guess); ``misfits`` the first value of the rows read
+    that does not fit each layout (``pipelines.type_inference``), for ``misfit``.
+    """
 
     position: int
     header: str
     name: str
     type: str
     samples: list[str] = field(default_factory=list)
+    date_format: str | None = None
+    also_fits: list[str] = field(default_factory=list)
+    misfits: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False)
 
     @property
     def renamed(self) -> bool:
         return self.name != self.header
+
+    def misfit(self, kind: str, date_format: str | None) -> tuple[int, str] | None:
+        """The first (data row number, value) read that does not fit ``kind`` (date or
+        timestamp) with ``date_format`` (None: ISO 8601); None when every one fits."""
+        return self.misfits.get(layout_key(kind, date_format))
 
 
 @dataclass(frozen=True)
@@ -226,14 +241,15 @@ def _read_window(
     if rows == 0:
         raise InspectionRefused(f"{label}: no data rows (the file has only its header)")
     inspection.encoding = text_rows.encoding
-    types = dot.types
+    inferred = dot
     if options.decimal_separator == "," or (guess_comma and _comma_fits_better(dot, comma)):
         inspection.decimal_separator = ","
-        types = comma.types
+        inferred = comma
     headers = [value.strip() for value in header[:named]]
     names = derive_column_names(headers)
+    types, formats = inferred.types, inferred.date_formats
     inspection.columns = [
-        InspectedColumn(index + 1, headers[index], names[index], types[index], [])
+        _inspected(inferred, index, headers[index], names[index], types[index], formats[index])
         for index in range(named)
     ]
     for values in samples[:COLUMN_SAMPLES]:
@@ -242,6 +258,28 @@ def _read_window(
     inspection.sample_rows = samples
     inspection.rows_seen = rows
     inspection.complete = complete
+
+
+def _inspected(
+    inferred: TypeInference,
+    index: int,
+    header: str,
+    name: str,
+    kind: str,
+    date_format: str | None,
+) -> InspectedColumn:
+    fitting = [
+        layout for layout in inferred.fitting_layouts(index, kind) if layout in UPLOAD_FORMATS
+    ]
+    return InspectedColumn(
+        index + 1,
+        header,
+        name,
+        kind,
+        date_format=date_format,
+        also_fits=[layout for layout in fitting if layout != date_format],
+        misfits=inferred.misfits[index],
+    )
 
 
 def _named_width(header: list[str]) -> int:

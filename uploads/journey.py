@@ -19,8 +19,15 @@ from django.utils import timezone
 
 from pipelines import storage
 from pipelines.column_types import COLUMN_TYPES
+from pipelines.date_formats import UPLOAD_FORMATS, describe, parse_date_format
 from pipelines.names import MAX_IDENTIFIER_BYTES, RESERVED_COLUMNS, is_valid_column_name
-from uploads.inspection import InspectionOptions, inspect_upload, too_large_message
+from pipelines.type_inference import TEMPORAL
+from uploads.inspection import (
+    InspectedColumn,
+    InspectionOptions,
+    inspect_upload,
+    too_large_message,
+)
 from uploads.models import Pipeline, PipelineDataFile
 
 State = PipelineDataFile.State
@@ -50,6 +57,8 @@ STALE_AFTER = timedelta(hours=24)
 STALE_STATES = (State.VERIFIED, State.PROCESSING_DSS, State.PROCESSING_DATAFLOW)
 # The types a person may choose for an uploaded column, in the order they are offered.
 UPLOAD_TYPES = tuple(name for name, kind in COLUMN_TYPES.items() if kind.uploadable)
+# How the page and messages name the dates of a column without a declared format.
+ISO_LABELS = {"date": "YYYY-MM-DD (ISO 8601)", "timestamp": "YYYY-MM-DD HH:MM:SS (ISO 8601)"}
 
 
 class UploadTooLarge(ValueError):
@@ -57,11 +66,13 @@ class UploadTooLarge(ValueError):
 
 
 class VerificationError(ValueError):
-    """The chosen names or types cannot be used: ``errors`` maps a column's position
-    (1-based; 0 for the file as a whole) to what is wrong with it."""
+    """The chosen names, types or date formats cannot be used: ``errors`` maps a column's
+    position (1-based; 0 for the file as a whole) to what is wrong with it, and ``fields``
+    a position to the choice that is wrong (``"name"`` unless it says ``"date_format"``)."""
 
-    def __init__(self, errors: dict[int, str]):
+    def __init__(self, errors: dict[int, str], fields: dict[int, str] | None = None):
         self.errors = errors
+        self.fields = fields or {}
         super().__init__("; ".join(errors.values()))
 
 
@@ -163,16 +174,69 @@ def check_names_and_types(
     return pairs
 
 
+def check_date_formats(
+    columns: Sequence[InspectedColumn],
+    pairs: Sequence[tuple[str, str]],
+    date_formats: Sequence[str | None] | None,
+) -> dict[str, str]:
+    """The declared format of each date or timestamp column, by name: ``{name: format}``.
+
+    ``date_formats`` gives one format per column in file order (None or empty: ISO 8601;
+    ignored for other types); None takes the formats inspection detected. Each must be one
+    of ``UPLOAD_FORMATS``, have no time in a date column, and fit every value inspection
+    read. Raises ``VerificationError`` naming the column, the row and the value.
+    """
+    if date_formats is None:
+        date_formats = [column.date_format for column in columns]
+    errors: dict[int, str] = {}
+    chosen: dict[str, str] = {}
+    for position, (column, (name, kind), date_format) in enumerate(
+        zip(columns, pairs, date_formats, strict=True), start=1
+    ):
+        if kind not in TEMPORAL:
+            continue
+        where = f"column {position} ({name})"
+        if date_format and date_format not in UPLOAD_FORMATS:
+            known = ", ".join(describe(text) for text in UPLOAD_FORMATS)
+            errors[position] = (
+                f"{where}: {date_format!r} is not a date format an upload takes; choose one "
+                f"of {known}, or ISO 8601"
+            )
+            continue
+        shown = describe(date_format) if date_format else ISO_LABELS[kind]
+        if date_format and parse_date_format(date_format).has_time and kind == "date":
+            errors[position] = (
+                f"{where}: the date format {shown} has a time; choose a format without one, "
+                "or the type timestamp"
+            )
+            continue
+        misfit = column.misfit(kind, date_format or None)
+        if misfit is not None:
+            row, value = misfit
+            errors[position] = (
+                f"{where}: row {row}'s value {value!r} does not fit the date format {shown}; "
+                "choose the format its dates are written in, or the type text"
+            )
+            continue
+        if date_format:
+            chosen[name] = date_format
+    if errors:
+        raise VerificationError(errors, dict.fromkeys(errors, "date_format"))
+    return chosen
+
+
 def verify_upload(
     data_file: PipelineDataFile,
     names_and_types: Sequence[tuple[str, str]],
     options: InspectionOptions | None = None,
+    date_formats: Sequence[str | None] | None = None,
 ) -> None:
-    """ "Yes" on the verify page: check and store the chosen names and types and the reading
-    options, state ``verified``, and queue processing (after the transaction commits).
+    """ "Yes" on the verify page: check and store the chosen names, types and date formats
+    and the reading options, state ``verified``, and queue processing (after the
+    transaction commits). ``date_formats``: see ``check_date_formats`` (None: as detected).
 
-    Raises ``WrongState`` unless the upload is ``uploaded``, ``VerificationError`` for names
-    or types that cannot be used, or a file the options cannot read.
+    Raises ``WrongState`` unless the upload is ``uploaded``, ``VerificationError`` for names,
+    types or date formats that cannot be used, or a file the options cannot read.
     """
     if data_file.state != State.UPLOADED:
         raise WrongState(f"the upload is {data_file.state or 'new'}, not uploaded")
@@ -180,6 +244,11 @@ def verify_upload(
     if not inspection.ok:
         raise VerificationError({0: inspection.problem})
     pairs = check_names_and_types(names_and_types, len(inspection.columns))
+    if date_formats is not None and len(date_formats) != len(pairs):
+        raise VerificationError(
+            {0: f"the file has {len(pairs)} columns but {len(date_formats)} date formats"}
+        )
+    data_file.date_formats = check_date_formats(inspection.columns, pairs, date_formats)
     data_file.column_types = [list(pair) for pair in pairs]
     data_file.headers = [column.header for column in inspection.columns]
     data_file.delimiter = inspection.delimiter
@@ -234,6 +303,7 @@ def restore_version(data_file: PipelineDataFile, user=None) -> PipelineDataFile:
         state=State.VERIFIED,
         verified_at=timezone.now(),
         column_types=data_file.column_types,
+        date_formats=data_file.date_formats,
         headers=data_file.headers,
         delimiter=data_file.delimiter,
         quote=data_file.quote,

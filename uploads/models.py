@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from pipelines.date_formats import describe
 from pipelines.names import check_identifier
 
 NAME_VALIDATOR = RegexValidator(
@@ -92,8 +93,11 @@ class PipelineDataFile(models.Model):
     """One uploaded file of a pipeline, how it is read, and how far its processing has gone.
 
     ``column_types`` are the chosen ``[name, type]`` pairs in the file's order and
-    ``headers`` the file's header texts they load from. ``storage_key`` is the file as
-    uploaded; ``csv_key`` the CSV made from a workbook's sheet (empty for a CSV upload).
+    ``headers`` the file's header texts they load from. ``date_formats`` maps the name of a
+    date or timestamp column whose values are not ISO 8601 to its declared ``strptime``
+    format (``{"placed_on": "%d/%m/%Y"}``); a column it does not name is ISO 8601.
+    ``storage_key`` is the file as uploaded; ``csv_key`` the CSV made from a workbook's sheet
+    (empty for a CSV upload).
     """
 
     class State(models.TextChoices):
@@ -128,6 +132,11 @@ class PipelineDataFile(models.Model):
         default=list, blank=True, help_text="Ordered [column, type] pairs"
     )
     headers = models.JSONField(default=list, blank=True, help_text="The file's header texts")
+    date_formats = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Column name -> the date format of its values, e.g. {"placed_on": "%d/%m/%Y"}',
+    )
     delimiter = models.CharField(max_length=1, default=",")
     quote = models.CharField(max_length=1, default='"')
     encoding = models.CharField(max_length=40, blank=True)
@@ -157,3 +166,13 @@ class PipelineDataFile(models.Model):
     @property
     def column_names(self) -> list[str]:
         return [name for name, _ in self.column_types]
+
+    @property
+    def columns_shown(self) -> list[tuple[str, str, str]]:
+        """Each column's name, type and date format as a person reads it (``DD/MM/YYYY``;
+        empty when it declares none)."""
+        formats = self.date_formats or {}
+        return [
+            (name, kind, describe(formats[name]) if name in formats else "")
+            for name, kind in self.column_types
+        ]

@@ -25,13 +25,18 @@ State = PipelineDataFile.State
 
 
 def upload_dataset(data_file: PipelineDataFile) -> Dataset:
-    """The dataset definition of an upload: its chosen names and types, read as verified."""
+    """The dataset definition of an upload: its chosen names, types and date formats, read
+    as verified."""
     pipeline = data_file.pipeline
+    date_formats = data_file.date_formats or {}
     return Dataset(
         organisation=pipeline.organisation,
         name=pipeline.dataset,
         mode=Mode.INCREMENTAL,
-        columns=tuple(Column(name, kind) for name, kind in data_file.column_types),
+        columns=tuple(
+            Column(name, kind, date_format=date_formats.get(name))
+            for name, kind in data_file.column_types
+        ),
         file_format=upload_file_format(
             data_file.delimiter,
             data_file.quote,

@@ -6,6 +6,8 @@ bar moves by itself when scripts run. Forms post with CSRF tokens. The engine do
 restores it, and ``uploads.tasks`` processes it in the background.
 """
 
+import re
+
 import orjson
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from api.pages import read_page, version_of
 from api.served_tables import find_table
-from uploads import journey
+from pipelines.date_formats import describe
+from uploads import edits, journey
 from uploads.forms import ColumnsForm, DialectForm, PipelineForm, UploadForm
 from uploads.inspection import Inspection, InspectionOptions, compare_columns, inspect_upload
 from uploads.models import Pipeline, PipelineDataFile
@@ -24,6 +27,8 @@ from uploads.workbooks import sheet_names
 
 State = PipelineDataFile.State
 SAMPLE_ROWS = 10
+# The verify page's column fields, and what it detected (``uploads.edits``).
+_CARRIED_FIELD = re.compile(r"detected|(name|type|date_format)_[0-9]+")
 # Where a file in each state is shown.
 PAGE_OF_STATE = {
     State.UPLOADING: "uploads:processing",
@@ -115,7 +120,8 @@ def verify(request: HttpRequest, slug: str, file_id) -> HttpResponse:
     options = InspectionOptions(**dialect.cleaned_data) if dialect.is_valid() else None
     inspection = inspect_upload(data_file, options)
     if not inspection.ok:
-        # The file cannot load as read: a person may read it another way, or delete it.
+        # The file cannot load as read: a person may read it another way, or delete it. The
+        # column choices the page had travel on, hidden, to the next read.
         return render(
             request,
             "uploads/verify.html",
@@ -125,25 +131,39 @@ def verify(request: HttpRequest, slug: str, file_id) -> HttpResponse:
                 "inspection": inspection,
                 "dialect": DialectForm(initial=dialect_of(inspection), sheets=sheets),
                 "errors": [("id_delimiter", inspection.problem)],
+                "carried_fields": carried_fields(request.POST),
             },
             status=400,
         )
+    detected = edits.detected(inspection.columns)
+    choices, carried = detected, None
+    if request.method == "POST" and action != "load":
+        # Read again another way: the column choices the person changed are kept.
+        previous = edits.from_json(request.POST.get("detected", ""))
+        posted = ColumnsForm.posted(request.POST, previous)
+        carried = edits.carry_edits(previous, posted, detected)
+        choices = carried.choices
     headers = [column.header for column in inspection.columns]
-    initial = {
-        **{f"name_{i}": column.name for i, column in enumerate(inspection.columns)},
-        **{f"type_{i}": column.type for i, column in enumerate(inspection.columns)},
-    }
-    # A re-read starts again from what was detected; "Yes" keeps what the person chose.
-    columns = ColumnsForm(headers, request.POST if action == "load" else None, initial=initial)
+    columns = ColumnsForm(
+        headers,
+        request.POST if action == "load" else None,
+        initial=ColumnsForm.initial_of(choices),
+        date_hints=date_hints(inspection),
+    )
     if action == "load" and columns.is_valid():
         try:
-            journey.verify_upload(data_file, columns.column_types(), options)
+            journey.verify_upload(
+                data_file, columns.column_types(), options, columns.date_formats()
+            )
         except journey.VerificationError as error:
-            columns.add_engine_errors(error.errors)
+            columns.add_engine_errors(error.errors, error.fields)
         else:
             return redirect(page_of(data_file))
-    chosen = columns.column_types() if columns.is_bound and columns.is_valid() else None
-    changes = compare_columns(inspection.current_columns, chosen or inspection.names_and_types)
+    if columns.is_bound:
+        chosen = columns.column_types() if columns.is_valid() else inspection.names_and_types
+    else:
+        chosen = [(choice.name, choice.type) for choice in choices]
+    changes = compare_columns(inspection.current_columns, chosen)
     return render(
         request,
         "uploads/verify.html",
@@ -154,11 +174,30 @@ def verify(request: HttpRequest, slug: str, file_id) -> HttpResponse:
             "dialect": DialectForm(initial=dialect_of(inspection), sheets=sheets),
             "form": columns,
             "columns": list(zip(inspection.columns, columns.rows(), strict=True)),
+            "detected": edits.to_json(detected),
+            "carried": carried,
             "changes": changes,
             "warnings": [change for change in changes if change.kind != "added"],
         },
         status=400 if columns.errors else 200,
     )
+
+
+def date_hints(inspection: Inspection) -> dict[int, str]:
+    """For each column whose values fit more than one date format (``01/02/2024``): which
+    they fit, so that the person checks the one chosen."""
+    hints = {}
+    for index, column in enumerate(inspection.columns):
+        if column.date_format and column.also_fits:
+            shown = [describe(text) for text in (column.date_format, *column.also_fits)]
+            hints[index] = f"Every value read fits {' or '.join(shown)}: check which is right"
+    return hints
+
+
+def carried_fields(data) -> list[tuple[str, str]]:
+    """The column choices a posted page held (what it detected and the person's values),
+    to carry, hidden, through a page that cannot show them."""
+    return [(key, value) for key, value in data.items() if _CARRIED_FIELD.fullmatch(key)]
 
 
 def dialect_of(inspection: Inspection) -> dict[str, str]:

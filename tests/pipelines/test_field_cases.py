@@ -86,7 +86,7 @@ def test_a_non_iso_date_in_a_column_without_a_format_is_refused(pg):
 
 @pytest.mark.parametrize(
     ("value", "line"),
-    [("31/13/2020", 3), ("2020-12-31", 3), ("31/02/2020", 3), ("1/2/20", 3)],
+    [("31/13/2020", 3), ("2020-12-31", 3), ("31/02/2020", 3), ("1/2/20", 3), ("00/01/2020", 3)],
 )
 @pytest.mark.parametrize("mode", list(Mode))
 def test_a_date_that_does_not_fit_its_declared_format_is_refused_naming_it(pg, mode, value, line):

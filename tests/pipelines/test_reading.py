@@ -153,11 +153,16 @@ def test_a_file_that_is_only_a_byte_order_mark_has_no_data():
         read_bytes(codecs.BOM_UTF8, make_dataset(), "bom.csv")
 
 
+DAY = "(?:0?[1-9]|[12][0-9]|3[01])"
+MONTH = "(?:0?[1-9]|1[0-2])"
+YEAR = "(?!0000)[0-9]{4}"
+
+
 @pytest.mark.parametrize(
     ("text", "template", "pattern"),
     [
-        ("%d/%m/%Y", 'DD"/"MM"/"YYYY', r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$"),
-        ("%Y%m%d", "YYYYMMDD", r"^[0-9]{4}[0-9]{1,2}[0-9]{1,2}$"),
+        ("%d/%m/%Y", 'DD"/"MM"/"YYYY', rf"^{DAY}/{MONTH}/{YEAR}$"),
+        ("%Y%m%d", "YYYYMMDD", rf"^{YEAR}{MONTH}{DAY}$"),
         ("%d %b %Y %H:%M", 'DD" "Mon" "YYYY" "HH24":"MI', None),
     ],
 )

@@ -18,11 +18,12 @@ from tests.uploads import browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+# "Day" is written day first: it loads as a date declaring DD/MM/YYYY.
 FIRST_VERSION = (
     "Region Name,Amount,Count,Day\n"
-    "North,1.5,7,2024-01-31\n"
-    "South,2.25,8,2024-02-29\n"
-    "East,3,9,2024-03-01\n"
+    "North,1.5,7,31/01/2024\n"
+    "South,2.25,8,29/02/2024\n"
+    "East,3,9,01/03/2024\n"
 )
 # The same columns as loaded, without "Day".
 SECOND_VERSION = "region,amount,count\nWest,4.5,10\n"
@@ -106,6 +107,14 @@ def column_row(page, header: str):
     return page.locator("#columns tbody tr", has=page.locator(f"th:text-is('{header}')"))
 
 
+def name_input(page, header: str):
+    return column_row(page, header).locator("input[name^=name_]")
+
+
+def type_select(page, header: str):
+    return column_row(page, header).locator("select[name^=type_]")
+
+
 def table_data(base_url: str, client, schema: str) -> dict:
     url = f"{base_url}/api/v1/table-data/{schema}/L0?orientation=records"
     response = requests.get(url, headers=sign(client, url).headers, timeout=10)
@@ -154,11 +163,22 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     # Upload, then verify with a column name and a type changed.
     upload(page, base_url, "acme-regions", files / "regions.csv")
     assert page.input_value("#id_delimiter") == ","
-    assert column_row(page, "Region Name").locator("input").input_value() == "region_name"
-    assert column_row(page, "Count").locator("select").input_value() == "integer"
+    assert name_input(page, "Region Name").input_value() == "region_name"
+    assert type_select(page, "Count").input_value() == "integer"
+    assert column_row(page, "Day").locator("select[name^=date_format_]").input_value() == (
+        "%d/%m/%Y"
+    )
     pages.check(page, "verify")
-    column_row(page, "Region Name").locator("input").fill("region")
-    column_row(page, "Count").locator("select").select_option("text")
+    name_input(page, "Region Name").fill("region")
+    type_select(page, "Count").select_option("text")
+    # Reading the file again another way keeps both changes, and the page says so.
+    page.select_option("#id_quote", "'")
+    page.get_by_role("button", name="Read the file again").click()
+    assert "Your changes to 2 columns were kept" in page.inner_text("#kept-edits")
+    assert page.input_value("#id_quote") == "'"
+    assert name_input(page, "Region Name").input_value() == "region"
+    assert type_select(page, "Count").input_value() == "text"
+    pages.check(page, "verify-edits-kept")
     # The worker is quick: while the progress page is checked, its script is told that
     # processing is under way; then it polls the real endpoint and moves on.
     network.held_progress = HELD_PROGRESS
@@ -187,7 +207,7 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     assert "column day is in the current version but not in this file" in warnings
     assert "column count changes type from text to integer" in warnings
     pages.check(page, "verify-dropped-column")
-    column_row(page, "count").locator("select").select_option("text")
+    type_select(page, "count").select_option("text")
     page.click("text=Yes, load the file")
     page.wait_for_url(re.compile(r"/completed/$"))
     second = table_data(base_url, hawk_client, "acme.regions")["results"]
@@ -220,7 +240,7 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     no_script.route("**/*", network.handle)
     plain = no_script.new_page()
     upload(plain, base_url, "acme-regions", files / "labels.csv")
-    column_row(plain, "label").locator("select").select_option("integer")
+    type_select(plain, "label").select_option("integer")
     plain.click("text=Yes, load the file")
     plain.wait_for_url(re.compile(r"/processing/$"))
     for _ in range(100):

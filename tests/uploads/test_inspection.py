@@ -203,3 +203,33 @@ def test_a_file_named_xlsx_that_is_no_workbook_fails_on_upload():
     data_file = upload(b"a,b\n1,2\n", "book.xlsx")
     assert data_file.state == "failed"
     assert data_file.error_message.startswith("book.xlsx: not an Excel workbook")
+
+
+def test_day_first_dates_are_proposed_as_dates_with_their_format():
+    inspection = inspect_upload(upload_case("dates-day-first"))
+    assert inspection.ok, inspection.problem
+    placed_on = inspection.columns[1]
+    assert (placed_on.name, placed_on.type, placed_on.date_format) == (
+        "placed_on",
+        "date",
+        "%d/%m/%Y",
+    )
+    assert placed_on.also_fits == []  # 31/12/2020 proves day first
+    assert placed_on.misfit("date", "%m/%d/%Y") == (3, "31/12/2020")
+    assert placed_on.misfit("date", None) == (1, "01/02/2020")
+
+
+def test_dates_that_fit_day_and_month_first_are_proposed_day_first():
+    inspection = inspect_upload(upload_case("dates-day-first", "input-ambiguous.csv"))
+    placed_on = inspection.columns[1]
+    assert (placed_on.type, placed_on.date_format) == ("date", "%d/%m/%Y")
+    assert placed_on.also_fits == ["%m/%d/%Y"]
+
+
+def test_the_date_format_is_inferred_beside_a_decimal_comma():
+    inspection = inspect_upload(upload(b"day;amount\n31.12.2024;1,5\n01.02.2024;2\n"))
+    assert inspection.decimal_separator == ","
+    assert [(c.type, c.date_format) for c in inspection.columns] == [
+        ("date", "%d.%m.%Y"),
+        ("numeric", None),
+    ]

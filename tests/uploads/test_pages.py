@@ -4,13 +4,14 @@ test_browser_journey.py."""
 
 import uuid
 
+import lxml.html
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
 from tests.api.builders import TableBuilder
-from tests.uploads.builders import workbook_bytes
+from tests.uploads.builders import CASES, upload, workbook_bytes
 from uploads.models import Pipeline, PipelineDataFile
 
 State = PipelineDataFile.State
@@ -45,6 +46,22 @@ def load_form(response) -> dict[str, str]:
     data = {name: form[name].value() for name in form.fields}
     data |= {name: dialect[name].value() for name in dialect.fields}
     return data
+
+
+@pytest.fixture
+def checked_client(db, django_user_model) -> Client:
+    """A logged-in person's client that checks CSRF tokens as a browser's requests are."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(django_user_model.objects.create_user("analyst", password="unused"))
+    return client
+
+
+def page_form(response) -> dict[str, str]:
+    """What the verify page's form posts as the page fills it in, as a browser posts it:
+    its CSRF token and hidden fields included, no button."""
+    document = lxml.html.fromstring(response.content)
+    [form] = [form for form in document.forms if form.xpath(".//button[@name='action']")]
+    return dict.fromkeys(form.inputs.keys(), "") | dict(form.form_values())
 
 
 @pytest.mark.django_db
@@ -331,3 +348,119 @@ def test_every_page_offers_sign_out_which_logs_out(admin_client):
     admin_client.post(reverse("logout"))
 
     assert admin_client.get(reverse("uploads:pipelines")).status_code == 302
+
+
+def test_a_day_first_column_shows_its_date_format_and_a_hint_when_month_first_fits_too(
+    checked_client, pipeline
+):
+    data = (CASES / "dates-day-first" / "input-ambiguous.csv").read_bytes()
+    data_file = upload(data, "orders.csv", pipeline)
+
+    response = checked_client.get(verify_url(data_file))
+
+    assert response.status_code == 200
+    assert page_form(response)["date_format_1"] == "%d/%m/%Y"
+    hint = "Every value read fits DD/MM/YYYY or MM/DD/YYYY: check which is right"
+    assert f'<div id="id_date_format_1-hint" class="govuk-hint govuk-body-s">{hint}' in (
+        response.text
+    )
+    assert 'aria-describedby="id_date_format_1-hint"' in response.text
+    # Columns that are not dates carry their (empty) format hidden.
+    assert '<input type="hidden" name="date_format_0"' in response.text
+
+
+def test_a_changed_date_format_is_stored_with_the_column_types(checked_client, pipeline):
+    data = (CASES / "dates-day-first" / "input-ambiguous.csv").read_bytes()
+    data_file = upload(data, "orders.csv", pipeline)
+    data = page_form(checked_client.get(verify_url(data_file)))
+
+    data |= {"action": "load", "date_format_1": "%m/%d/%Y"}
+    response = checked_client.post(verify_url(data_file), data)
+
+    assert response.status_code == 302, response.text[-3000:]
+    data_file.refresh_from_db()
+    assert data_file.state == State.VERIFIED
+    assert data_file.column_types[1] == ["placed_on", "date"]
+    assert data_file.date_formats == {"placed_on": "%m/%d/%Y"}
+
+
+@pytest.mark.parametrize(
+    ("date_format", "message"),
+    [
+        (
+            "%m/%d/%Y",
+            "Column 2 (placed_on): row 3&#x27;s value &#x27;31/12/2020&#x27; does not fit "
+            "the date format MM/DD/YYYY",
+        ),
+        (
+            "%d %B %Y",
+            "Date format of placed_on: %d %B %Y is not a date format an upload takes",
+        ),
+    ],
+)
+def test_a_date_format_that_cannot_be_used_is_shown_in_the_error_summary(
+    checked_client, pipeline, date_format, message
+):
+    data_file = upload((CASES / "dates-day-first" / "input.csv").read_bytes(), "o.csv", pipeline)
+    data = page_form(checked_client.get(verify_url(data_file)))
+
+    data |= {"action": "load", "date_format_1": date_format}
+    response = checked_client.post(verify_url(data_file), data)
+
+    assert response.status_code == 400
+    summary = response.text.split('govuk-error-summary__list">')[1].split("</ul>")[0]
+    assert 'href="#id_date_format_1"' in summary
+    assert message in summary
+    assert '<p id="id_date_format_1-error" class="govuk-error-message">' in response.text
+    data_file.refresh_from_db()
+    assert data_file.state == State.UPLOADED
+
+
+def test_a_reread_with_another_delimiter_keeps_a_renamed_column_and_a_changed_type(
+    checked_client, pipeline
+):
+    data_file = upload(b"Region;Amount;Count\nNorth;1,5;7\nSouth;2;8\n", "r.csv", pipeline)
+    first = page_form(checked_client.get(verify_url(data_file)))
+    assert (first["delimiter"], first["type_1"], first["type_2"]) == (";", "numeric", "integer")
+    edited = first | {"name_0": "area", "type_2": "text"}
+
+    # Read with commas, the file cannot load (its decimal commas split rows): the page says
+    # so, and the edits travel on, hidden.
+    wrong = checked_client.post(
+        verify_url(data_file), edited | {"delimiter": ",", "action": "reread"}
+    )
+    assert wrong.status_code == 400
+    assert "row 1 (line 2) has 2 values where the header has 1 columns" in wrong.text
+    # Back to semicolons with a decimal point: "Amount" is text now, as detected.
+    again = page_form(wrong) | {"delimiter": ";", "decimal_separator": ".", "action": "reread"}
+    response = checked_client.post(verify_url(data_file), again)
+
+    assert response.status_code == 200
+    shown = page_form(response)
+    assert [shown[f"name_{i}"] for i in range(3)] == ["area", "amount", "count"]
+    assert [shown[f"type_{i}"] for i in range(3)] == ["text", "text", "text"]
+    assert response.context["carried"].kept == 2
+    assert '<div class="govuk-inset-text" id="kept-edits">' in response.text
+    assert "Your changes to 2 columns were kept after reading the file again." in response.text
+    # The edits are then loaded as they are shown.
+    response = checked_client.post(verify_url(data_file), shown | {"action": "load"})
+    assert response.status_code == 302
+    data_file.refresh_from_db()
+    assert data_file.column_types == [["area", "text"], ["amount", "text"], ["count", "text"]]
+
+
+def test_a_reread_keeps_the_edits_of_columns_whose_header_is_still_there(checked_client, pipeline):
+    data_file = upload(b"Region,Day,Note\nNorth,31/12/2024,x\n", "r.csv", pipeline)
+    first = page_form(checked_client.get(verify_url(data_file)))
+    edited = first | {"name_1": "placed_on", "date_format_1": "%d/%m/%Y", "name_2": "remark"}
+
+    response = checked_client.post(
+        verify_url(data_file), edited | {"quote": "'", "action": "reread"}
+    )
+
+    shown = page_form(response)
+    assert [shown[f"name_{i}"] for i in range(3)] == ["region", "placed_on", "remark"]
+    assert shown["date_format_1"] == "%d/%m/%Y"
+    assert response.context["carried"].kept == 2
+    # Without the token the page's form carries, the post is refused.
+    assert checked_client.post(verify_url(data_file), {"action": "reread"}).status_code == 403

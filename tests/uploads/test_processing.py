@@ -245,3 +245,40 @@ def test_two_workers_never_process_one_upload_twice(worker_environment):
     data_file.refresh_from_db()
     assert data_file.state == "completed" and data_file.row_count == 2
     assert len(rows_of(data_file.pipeline, "id")) == 2
+
+
+def test_a_day_first_file_loads_into_a_date_column(worker_environment):
+    data_file = verified(upload_case("dates-day-first"))
+    assert data_file.date_formats == {"placed_on": "%d/%m/%Y"}
+
+    assert run_worker(worker_environment).returncode == 0
+
+    data_file.refresh_from_db()
+    assert data_file.state == "completed", data_file.error_message
+    rows = data_of(rows_of(data_file.pipeline, "id"))
+    assert [(row["order_ref"], row["placed_on"]) for row in rows] == [
+        ("A-100", date(2020, 2, 1)),
+        ("A-101", date(2020, 3, 12)),
+        ("A-102", date(2020, 12, 31)),
+    ]
+
+
+def test_a_date_that_does_not_fit_its_format_fails_and_the_previous_version_stays(settings):
+    pipeline = make_pipeline()
+    first = verified(upload(b"ref,day\na,31/12/2024\n", pipeline=pipeline))
+    assert process(str(first.pk)) == "completed"
+    before = rows_of(pipeline, "id")
+    # Inspection reads two rows; the third is written month first.
+    settings.UPLOAD_INFERENCE_ROWS = 2
+    data = b"ref,day\nb,31/12/2024\nc,05/01/2024\nd,12/31/2024\n"
+    second = verified(upload(data, pipeline=pipeline))
+    assert second.date_formats == {"day": "%d/%m/%Y"}
+
+    assert process(str(second.pk)) == "failed"
+
+    second.refresh_from_db()
+    assert second.error_message.endswith(
+        ': line 4, column day, value "12/31/2024": does not fit the date format %d/%m/%Y'
+    )
+    assert rows_of(pipeline, "id") == before
+    assert pipeline.current_version() == first
