@@ -97,7 +97,7 @@ def _killed_mid_ingest(env: dict[str, str]) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_whose_process_was_killed_is_marked_interrupted_and_a_live_one_is_not(
-    database_url, storage_folder, service_environment, store, conninfo
+    database_url, storage_folder, service_environment, store, conninfo, pg
 ):
     rows = "\n".join(f"2001,{number},4,8,1.5,2" for number in range(400_000))
     store("dit/baci/2001.csv", f"t,hs6,i,j,v,q\n{rows}\n".encode())
@@ -126,7 +126,7 @@ def test_a_run_whose_process_was_killed_is_marked_interrupted_and_a_live_one_is_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_that_ends_releases_its_lock_and_is_left_as_it_recorded_itself(store):
+def test_a_run_that_ends_releases_its_lock_and_is_left_as_it_recorded_itself(store, pg):
     store("dit/baci/2002.csv", b"t,hs6,i,j,v,q\n2002,1,4,8,1.5,2\n")
 
     call_command("ingest_sources", "--dit.baci", stdout=io.StringIO())
