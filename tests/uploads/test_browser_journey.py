@@ -229,8 +229,10 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
         plain.wait_for_timeout(300)
         plain.click("#check-again")
     assert plain.url.endswith("/failed/")
-    message = plain.inner_text("#error-message")
-    assert "line 3" in message and "column label" in message and '"x"' in message
+    assert plain.inner_text("#error-message") == (
+        'labels.csv: row 2 (line 3), column label: the value "x" is not a whole number. Fix the '
+        "value, or choose the type text for this column, then upload the file again."
+    )
     pages.check(plain, "failed-without-javascript", accessible=False)  # axe needs scripts
     page.goto(plain.url)
     pages.check(page, "failed")
