@@ -44,9 +44,7 @@ def journey(tmp_path, database_url, service_environment, storage_folder, monkeyp
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     service_port, provider_port = free_port(), free_port()
     base_url = f"http://127.0.0.1:{service_port}"
-    with browser.oidc_provider(
-        provider_port, f"{base_url}/oidc/callback/", tmp_path / "provider.log"
-    ) as issuer:
+    with browser.oidc_provider(provider_port, base_url, tmp_path / "provider.log") as issuer:
         environment = {
             **service_environment,
             **browser.oidc_settings(issuer),
@@ -251,7 +249,20 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     assert page.locator("#result_list").is_visible()
     assert page.locator("input[type=password]").count() == 0
 
-    # Only the provider's own login page asks for something elsewhere (a web font).
+    # Signing out ends the provider's session too: it asks to confirm, sends the person back
+    # to the signed-out page, and an upload page then asks for a login again.
+    page.goto(f"{base_url}/upload/")
+    page.click("text=Sign out")
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/session/end"))
+    page.click("button[name=logout]")  # "Yes, sign me out"
+    page.wait_for_url(f"{base_url}/signed-out/")
+    assert "and of single sign-on" in page.inner_text("main")
+    pages.check(page, "signed-out")
+    page.goto(f"{base_url}/upload/")
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/interaction/"))
+    assert page.locator("input[name=login]").is_visible()
+
+    # Only the provider's own pages ask for something elsewhere (a web font).
     blocked = network.blocked
     assert blocked and not [page for _, page in blocked if page.startswith(base_url)], blocked
     context.close()
