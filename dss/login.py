@@ -1,10 +1,15 @@
-"""Who may log in, and the admin's login page when single sign-on is on.
+"""Who may log in, the admin's login page when single sign-on is on, and signing out.
 
 With OpenID Connect on (``OIDC_RP_CLIENT_ID``), a person enters when the provider vouches
 for them and they are one of the allowed people: an e-mail address in one of
 ``OIDC_ALLOWED_EMAIL_DOMAINS``, and/or the claim ``OIDC_REQUIRED_CLAIM`` (``name=value``;
 a list claim holding the value counts). Both set: both must hold. A new person's user is
 created at first login, without a password and without staff status.
+
+Signing out (a POST with its CSRF token) ends the service's session and, when the provider's
+end-session endpoint is set (``OIDC_OP_LOGOUT_ENDPOINT``), the provider's too: the person is
+sent there (OpenID Connect RP-Initiated Logout) and comes back to the signed-out page.
+Without it the provider's session stays, and the next login is silent.
 """
 
 from typing import Any
@@ -67,3 +72,20 @@ def admin_login(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("The administration needs staff status.")
     query = urlencode({"next": request.GET.get("next") or reverse("admin:index")})
     return redirect(f"{reverse('oidc_authentication_init')}?{query}")
+
+
+def provider_logout_url(request: HttpRequest) -> str:
+    """Where signing out sends a person (mozilla-django-oidc's ``OIDC_OP_LOGOUT_URL_METHOD``,
+    called before the session ends): the provider's end-session endpoint, with the id token
+    of the login (``id_token_hint``, kept by ``OIDC_STORE_ID_TOKEN``), this service's
+    ``client_id`` and the signed-out page as ``post_logout_redirect_uri`` (an absolute URL,
+    which the provider must have registered for the client)."""
+    query = {
+        "client_id": settings.OIDC_RP_CLIENT_ID,
+        "post_logout_redirect_uri": request.build_absolute_uri(reverse("signed_out")),
+    }
+    id_token = request.session.get("oidc_id_token")
+    if id_token:
+        query["id_token_hint"] = id_token
+    endpoint = settings.OIDC_OP_LOGOUT_ENDPOINT
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"

@@ -240,11 +240,19 @@ if OIDC_ENABLED:
     # A person the provider vouches for but the settings do not allow: a page that says so
     # (a page that needs login would send them straight back to the provider).
     LOGIN_REDIRECT_URL_FAILURE = "/login/refused/"
+    # Signing out ends the provider's session too when its end-session endpoint is given
+    # (RP-initiated logout, dss/login.py): the id token kept in the session names it. Either
+    # way it ends on a page that needs no login, not straight back at the provider.
+    OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT")
+    if OIDC_OP_LOGOUT_ENDPOINT:
+        OIDC_STORE_ID_TOKEN = True
+        OIDC_OP_LOGOUT_URL_METHOD = "dss.login.provider_logout_url"
+    LOGOUT_REDIRECT_URL = "signed_out"
 else:
     AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
     LOGIN_URL = "login"
+    LOGOUT_REDIRECT_URL = "/"
 LOGIN_REDIRECT_URL = "/"
-LOGOUT_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"

@@ -23,6 +23,7 @@ if settings.OIDC_ENABLED:
         path("admin/login/", admin_login, name="admin_login"),
         path("login/refused/", views.login_refused, name="login_refused"),
         path("logout/", OIDCLogoutView.as_view(), name="logout"),
+        path("signed-out/", views.signed_out, name="signed_out"),
         path("oidc/", include("mozilla_django_oidc.urls")),
     ]
 else:

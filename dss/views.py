@@ -1,7 +1,9 @@
-"""Project-wide pages: the health check, the index and GOV.UK Frontend's assets."""
+"""Project-wide pages: the health check, the index, the single sign-on pages (refused,
+signed out) and GOV.UK Frontend's assets."""
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -44,6 +46,17 @@ def govuk_asset(request: HttpRequest, name: str) -> HttpResponse:
         return redirect(static(f"govuk/assets/{name}"), permanent=True)
     except ValueError:  # not among the collected static files
         raise Http404(name) from None
+
+
+def signed_out(request: HttpRequest) -> HttpResponse:
+    """Where signing out ends with single sign-on on. It needs no login: a page that did
+    would send the person straight back to the provider. Says whether the provider's
+    session ended too (only when its end-session endpoint is set)."""
+    return render(
+        request,
+        "registration/signed_out.html",
+        {"provider_signed_out": bool(getattr(settings, "OIDC_OP_LOGOUT_ENDPOINT", ""))},
+    )
 
 
 def login_refused(request: HttpRequest) -> HttpResponse:

@@ -4,8 +4,10 @@ A file whose columns all belong to the dataset is copied straight into the table
 columns named in the file's order (a moved column needs no rewriting). Otherwise it goes
 through a stage table (``Stage``): columns a dataset ignores or that have no header land in
 spare text columns; a column with a declared date format, or numbers written with a decimal
-comma, lands as text that a CHECK constraint tests as it is copied (so a bad value is refused
-naming its line) and ``Stage.expressions`` convert.
+comma, lands as text that a CHECK constraint tests as it is copied (so a bad value, or a
+whole number out of its type's range, is refused naming its line) and ``Stage.expressions``
+convert. ``copy_problem`` reads PostgreSQL's errors into their parts (``CopyProblem``),
+``describe_error`` into a message.
 """
 
 import csv
@@ -27,6 +29,7 @@ NUMERIC_TYPES = frozenset({"numeric", "double precision", "integer", "bigint"})
 DECIMAL_COMMA = r"^\s*[-+]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)(,[0-9]+)?\s*$"
 WHOLE_NUMBER = r"^\s*[-+]?([0-9]{1,3}(\.[0-9]{3})+|[0-9]+)\s*$"
 WHOLE_TYPES = frozenset({"integer", "bigint"})
+WHOLE_RANGES = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 CHECK_PREFIX = "dss_check_"
 UNNAMED_PREFIX = "dss_unnamed_"
 EXTRA_PREFIX = "dss_extra_"
@@ -85,9 +88,21 @@ class Stage:
                     parse=sql.SQL(parse),
                     template=sql.Literal(date_format.template),
                 )
+            elif column.type in WHOLE_TYPES:
+                # In range too: out of range, the conversion after COPY would fail naming
+                # no line. CASE: the number is read only once it is known to be one.
+                low, high = WHOLE_RANGES[column.type]
+                test = sql.SQL(
+                    "CASE WHEN {name} ~ {pattern} THEN replace({name}, '.', '')::numeric "
+                    "BETWEEN {low} AND {high} ELSE false END"
+                ).format(
+                    name=name,
+                    pattern=sql.Literal(WHOLE_NUMBER),
+                    low=sql.Literal(low),
+                    high=sql.Literal(high),
+                )
             else:
-                pattern = WHOLE_NUMBER if column.type in WHOLE_TYPES else DECIMAL_COMMA
-                test = sql.SQL("{} ~ {}").format(name, sql.Literal(pattern))
+                test = sql.SQL("{} ~ {}").format(name, sql.Literal(DECIMAL_COMMA))
             cursor.execute(
                 sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IS NULL OR ({}))").format(
                     self.table, sql.Identifier(f"{CHECK_PREFIX}{index}"), name, test
@@ -204,6 +219,44 @@ _COPY_CONTEXT = re.compile(
 _QUOTED_VALUE = re.compile(r'"(?P<value>.*)"\s*$', re.DOTALL)
 
 
+@dataclass(frozen=True)
+class CopyProblem:
+    """Why a load failed, in parts: what ``describe_error`` says, for callers that word it
+    their own way.
+
+    ``label`` names the file; ``reason`` is PostgreSQL's message (with hints) or the stage
+    check's; ``sqlstate`` PostgreSQL's code. For an error while COPY read the file, ``line``
+    is COPY's line number: lines counted from 1, the header's included, every line break
+    counted (quoted ones too), to the line on which the failing row ends; else None.
+    ``column`` names the dataset column that refused a value, or ``position`` (0-based) the
+    file's column with no header that holds one; ``value`` is that value as read (None: empty,
+    NULL). ``text``: COPY's text of the line (at most 100 bytes) when it names no column.
+    """
+
+    label: str
+    reason: str
+    sqlstate: str | None = None
+    line: int | None = None
+    column: str | None = None
+    position: int | None = None
+    value: str | None = None
+    text: str | None = None
+
+    @property
+    def message(self) -> str:
+        """A message naming the file, and for COPY errors the line, column and value."""
+        if self.line is None:
+            return f"{self.label}: {self.reason}"
+        where = f"line {self.line}"
+        if self.column is not None or self.position is not None:
+            column = self.column if self.column is not None else f"{self.position + 1} (no header)"
+            value = "empty (NULL)" if self.value is None else _truncate(f'"{self.value}"')
+            return f"{self.label}: {where}, column {column}, value {value}: {self.reason}"
+        if self.text:
+            where += f" ({_truncate(self.text)})"
+        return f"{self.label}: {where}: {self.reason}"
+
+
 def describe_error(
     error: psycopg.Error,
     label: str,
@@ -211,6 +264,16 @@ def describe_error(
     read_file: ReadFile | None = None,
 ) -> str:
     """A message naming the file, and for COPY errors the line, column and value."""
+    return copy_problem(error, label, dataset, read_file).message
+
+
+def copy_problem(
+    error: psycopg.Error,
+    label: str,
+    dataset: Dataset | None = None,
+    read_file: ReadFile | None = None,
+) -> CopyProblem:
+    """What ``error`` says went wrong with the file ``label``, in parts (``CopyProblem``)."""
     diag = error.diag
     primary = diag.message_primary or str(error).strip()
     if diag.sqlstate in ENCODING_ERRORS and read_file is not None:
@@ -221,28 +284,31 @@ def describe_error(
     context = (diag.context or "").split("\nPL/pgSQL")[0].strip()
     match = _COPY_CONTEXT.match(context) if context else None
     if match is None:
-        return f"{label}: {primary}"
-    where = f"line {match['line']}"
+        return CopyProblem(label, primary, diag.sqlstate)
+    line = int(match["line"])
     if match["column"]:
         value = match["value"]
-        value = "empty (NULL)" if value == "null input" else _truncate(value)
+        quoted = _QUOTED_VALUE.match(value)
+        if value == "null input":
+            value = None
+        elif quoted:
+            value = quoted["value"]
         if diag.sqlstate in DATE_ERRORS:
             primary += f" ({DATE_HINT})"
-        return f"{label}: {where}, column {match['column']}, value {value}: {primary}"
+        return CopyProblem(label, primary, diag.sqlstate, line, match["column"], value=value)
     if match["text"] and dataset is not None and read_file is not None:
         found = _column_and_value(error, match["text"], dataset, read_file)
         if found is not None:
-            column, value, reason = found
-            return f"{label}: {where}, column {column}, value {_truncate(value)}: {reason}"
-    if match["text"]:
-        where += f" ({_truncate(match['text'])})"
-    return f"{label}: {where}: {primary}"
+            column, position, value, reason = found
+            return CopyProblem(label, reason, diag.sqlstate, line, column, position, value)
+    return CopyProblem(label, primary, diag.sqlstate, line, text=match["text"] or None)
 
 
 def _column_and_value(
     error: psycopg.Error, text: str, dataset: Dataset, read_file: ReadFile
-) -> tuple[str, str, str] | None:
-    """For an error raised by a stage's CHECK: the column, its value on the line, and why."""
+) -> tuple[str | None, int | None, str | None, str] | None:
+    """For an error raised by a stage's CHECK: the column (or the position of a column with
+    no header), its value on the line (None: empty), and why."""
     quoted = _QUOTED_VALUE.match(text)
     line = quoted["value"].replace('""', '"') if quoted else text
     file_format = dataset.file_format
@@ -250,13 +316,12 @@ def _column_and_value(
     targets = read_file.match.targets
     constraint = error.diag.constraint_name or ""
 
-    def value_of(position: int) -> str:
-        return f'"{fields[position]}"' if position < len(fields) else "empty (NULL)"
+    def value_of(position: int) -> str | None:
+        return fields[position] if position < len(fields) else None
 
     if constraint.startswith(UNNAMED_PREFIX):
         position = int(constraint.rsplit("_", 1)[1])
-        reason = "a column with no header holds a value"
-        return f"{position + 1} (no header)", value_of(position), reason
+        return None, position, value_of(position), "a column with no header holds a value"
     columns = list(dataset.columns)
     if constraint.startswith(CHECK_PREFIX):
         candidates = [columns[int(constraint[len(CHECK_PREFIX) :])]]
@@ -269,8 +334,7 @@ def _column_and_value(
             holding = [
                 column
                 for column in candidates
-                if column.name in targets
-                and value_of(targets.index(column.name)) == f'"{named[1]}"'
+                if column.name in targets and value_of(targets.index(column.name)) == named[1]
             ]
             candidates = holding or candidates
     column = candidates[0]
@@ -278,10 +342,15 @@ def _column_and_value(
         return None
     value = value_of(targets.index(column.name))
     if column.date_format is not None:
-        return column.name, value, f"does not fit the date format {column.date_format}"
-    if column.type in WHOLE_TYPES:
-        return column.name, value, "is not a whole number (1.234)"
-    return column.name, value, "is not a number written with a decimal comma (1.234,56)"
+        reason = f"does not fit the date format {column.date_format}"
+    elif column.type in WHOLE_TYPES:
+        if value is not None and re.match(WHOLE_NUMBER, value):
+            reason = f"is out of range for type {column.type}"
+        else:
+            reason = "is not a whole number (1.234)"
+    else:
+        reason = "is not a number written with a decimal comma (1.234,56)"
+    return column.name, None, value, reason
 
 
 def _truncate(text: str) -> str:

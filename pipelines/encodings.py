@@ -23,7 +23,12 @@ UTF8 = "utf-8"
 
 
 class EncodingError(ValueError):
-    """The file cannot be decoded; the message names the line and the encodings tried."""
+    """The file cannot be decoded; the message names the line and the encodings tried.
+    ``position``: where in the chunk fed the bytes that cannot be read start, when known."""
+
+    def __init__(self, message: str, position: int | None = None):
+        super().__init__(message)
+        self.position = position
 
 
 def codec_name(encoding: str) -> str:
@@ -68,13 +73,16 @@ class EncodingTracker:
         """Take the next chunk; returns the encoding decided so far."""
         if self.encoding not in (None, UTF8) or (chunk.isascii() and not final):
             return self.encoding
+        buffered = len(self._decoder.getstate()[0])
         try:
             text = self._decoder.decode(chunk, final=final)
         except UnicodeDecodeError as error:
             if self.encoding == UTF8 and codec_name(self.declared) != UTF8:
+                # error.start counts from the bytes held back from the last chunk.
                 raise EncodingError(
                     f"not UTF-8 ({error.reason}), though earlier lines are: the file mixes "
-                    f"encodings; encodings tried: utf-8, {self.declared}"
+                    f"encodings; encodings tried: utf-8, {self.declared}",
+                    position=max(error.start - buffered, 0),
                 ) from error
             self.encoding = codec_name(self.declared)
             return self.encoding

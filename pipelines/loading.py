@@ -52,10 +52,10 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from pipelines.copying import Stage, copies_directly, copy_file, describe_error
+from pipelines.copying import CopyProblem, Stage, copies_directly, copy_file, copy_problem
 from pipelines.datasets import Column, Dataset, L1Context, Mode
 from pipelines.locking import lock_dataset_for_transaction
-from pipelines.reading import ReadError, ReadFile
+from pipelines.reading import NoDataRows, ReadError, ReadFile
 from pipelines.versions import record_version, replace_table, retain_copy
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,15 @@ NO_OPTIONS = sql.SQL("")
 
 
 class LoadError(Exception):
-    """A file could not be loaded; the message says where and why, for a person to act on."""
+    """A file could not be loaded; the message says where and why, for a person to act on.
+
+    ``problem``: PostgreSQL's error in parts when it refused the file (else None); a file the
+    reading layer refused is this error's ``__cause__`` (a ``ReadError``).
+    """
+
+    def __init__(self, message: str, problem: CopyProblem | None = None):
+        super().__init__(message)
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,8 @@ def load_file(
             return _load(conn, dataset, files, datafile, member or datafile, target, reading)
     except psycopg.Error as error:
         label = reading.file.label if reading.file else datafile
-        raise LoadError(describe_error(error, label, dataset, reading.file)) from error
+        problem = copy_problem(error, label, dataset, reading.file)
+        raise LoadError(problem.message, problem) from error
     except ReadError as error:
         raise LoadError(str(error)) from error
 
@@ -222,7 +231,7 @@ def _load(
         fill = _fill_incremental_l0 if dataset.mode is Mode.INCREMENTAL else _fill_snapshot_l0
         filled = fill(cursor, dataset, tables, files, params, new_l0, previous_max_id, reading)
         if filled.rows_read == 0:
-            raise ReadError(f"{datafile}: no data rows")
+            raise NoDataRows(f"{datafile}: no data rows")
         if new_l0:
             filled.l0_added -= add_l0_keys(cursor, dataset, tables)
         deleted = False
@@ -327,7 +336,7 @@ def _copy_each(
         table, columns, fresh = target(read_file, number)
         rows = copy_file(cursor, dataset, table, read_file, columns, freeze=fresh)
         if rows == 0:
-            raise ReadError(f"{read_file.label}: no data rows")
+            raise NoDataRows(f"{read_file.label}: no data rows")
         copied += rows
         filled.ignored.extend(read_file.match.ignored)
         filled.may_have_empty_rows |= read_file.may_have_empty_rows

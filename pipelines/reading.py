@@ -46,9 +46,11 @@ from pipelines.line_breaks import CR, LF, LineBreaks, first_line_end
 from pipelines.null_values import NullValues
 
 __all__ = [
+    "NoDataRows",
     "ReadError",
     "ReadFile",
     "TextRows",
+    "UndecodableBytes",
     "is_junk",
     "open_datafile",
     "read_bytes",
@@ -65,6 +67,31 @@ Progress = Callable[[int], None]
 
 class ReadError(ValueError):
     """A file that cannot be loaded as it is; the message names the file and what is wrong."""
+
+
+class NoDataRows(ReadError):
+    """A file with no data rows; ``empty`` when it has nothing at all, not even a header."""
+
+    def __init__(self, message: str, *, empty: bool = False):
+        super().__init__(message)
+        self.empty = empty
+
+
+class UndecodableBytes(ReadError):
+    """Bytes that cannot be read in ``encoding`` (Python's codec name), for ``reason``.
+
+    ``line``: the line they are on (lines counted from 1, the header's included, each line
+    break counted, quoted ones too). ``row``: the data row they are in, counted as
+    ``read_rows`` counts rows (1 for the first after the header); known only when the file is
+    read as rows, else None.
+    """
+
+    def __init__(self, message: str, *, line: int, encoding: str, reason: str):
+        super().__init__(message)
+        self.line = line
+        self.encoding = encoding
+        self.reason = reason
+        self.row: int | None = None
 
 
 @dataclass
@@ -113,13 +140,16 @@ class Datafile:
 
 
 @contextmanager
-def open_datafile(key: str, dataset: Dataset, on_progress: Progress | None = None):
+def open_datafile(
+    key: str, dataset: Dataset, on_progress: Progress | None = None, label: str | None = None
+):
     """Open the stored file ``key`` for loading into ``dataset``; yields a ``Datafile``.
 
     A zip yields its members in name order (``pipelines.archives``). ``ReadError`` when the
-    zip holds no member to load, or several where one is expected.
+    zip holds no member to load, or several where one is expected. Messages name the file
+    ``label`` (default: the key's last part).
     """
-    name = posixpath.basename(key)
+    name = label or posixpath.basename(key)
     with ExitStack() as stack:
         stream: IO[bytes] = stack.enter_context(storage.open_file(key))
         if not is_zip_name(key):
@@ -225,18 +255,29 @@ def read_rows(
     reader = csv.reader(lines, delimiter=file_format.delimiter, quotechar=file_format.quote)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
+        number = 0
         try:
             next(reader, None)  # the header
             for row in reader:
+                number += 1
                 yield reader.line_num, row
         except csv.Error as error:
             raise ReadError(f"{label}: line {reader.line_num}: {error}") from None
+        except UndecodableBytes as error:
+            # Every row before the bytes was read (the readers pass on what they could
+            # decode before raising): the bytes are in the next one.
+            error.row = number + 1
+            raise
 
     return TextRows(label, fields, rows(), decoder)
 
 
 def _text_lines(chunks: Iterable[bytes], decoder: "_Decoder", eol: str) -> Iterator[str]:
-    """The chunks' text cut into lines that end with ``eol`` (csv joins quoted breaks)."""
+    """The chunks' text cut into lines that end with ``eol`` (csv joins quoted breaks).
+
+    Bytes that cannot be decoded raise ``UndecodableBytes`` once every whole line before
+    them is yielded.
+    """
     text_decoder = None
     carry = ""
     line_number = 1  # of the header line; the text starts with it
@@ -245,13 +286,21 @@ def _text_lines(chunks: Iterable[bytes], decoder: "_Decoder", eol: str) -> Itera
             # Decided by the first chunk: passed through in its own encoding, or UTF-8.
             encoding = UTF8 if decoder.copy_encoding == "UTF8" else decoder.header_encoding
             text_decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        buffered = text_decoder.getstate()[0]
         try:
             text = carry + text_decoder.decode(chunk)
         except UnicodeDecodeError as error:
-            line = line_number + chunk[: error.start].count(eol.encode())
-            raise ReadError(
+            readable = (buffered + chunk)[: error.start].decode(encoding, errors="replace")
+            lines = (carry + readable).split(eol)
+            for line in lines[:-1]:
+                yield line + eol
+            line = line_number + len(lines) - 1
+            raise UndecodableBytes(
                 f"{decoder.label}: line {line}: cannot be read as {encoding} ({error.reason}); "
-                "choose the file's encoding"
+                "choose the file's encoding",
+                line=line,
+                encoding=encoding,
+                reason=error.reason,
             ) from None
         lines = text.split(eol)
         carry = lines.pop()
@@ -276,7 +325,7 @@ def _head(decoder: "_Decoder", file_format: FileFormat) -> tuple[bytes, Iterator
             raise HeaderError(f"the first line is longer than {MAX_HEADER_BYTES >> 20} MB")
     head = b"".join(seen)
     if not head.strip():
-        raise ReadError(f"{decoder.label}: no data rows (the file is empty)")
+        raise NoDataRows(f"{decoder.label}: no data rows (the file is empty)", empty=True)
     return head, _chain(seen, chunks)
 
 
@@ -367,12 +416,19 @@ class _Decoder:
         while True:
             following = b"" if ended else self._read()
             final = ended = not following
-            if tracker is not None:
-                decided = self._track(tracker, chunk, final)
-                if decided == self.declared:
-                    self._decide(decided, passthrough_ok=first)
-                    tracker = None
-            out = self._transcode(chunk, final) if self._transcoder else chunk
+            try:
+                if tracker is not None:
+                    decided = self._track(tracker, chunk, final)
+                    if decided == self.declared:
+                        self._decide(decided, passthrough_ok=first)
+                        tracker = None
+                out = self._transcode(chunk, final) if self._transcoder else chunk
+            except _Unreadable as unreadable:
+                # What comes before the bytes is passed on first, so that a reader of rows
+                # knows which row they are in.
+                if unreadable.readable:
+                    yield unreadable.readable
+                raise unreadable.error from None
             if tracker is not None or self._transcoder is not None:
                 # Counted only where this class reports errors itself (PostgreSQL counts
                 # lines for the rest).
@@ -395,8 +451,16 @@ class _Decoder:
         try:
             return tracker.feed(chunk, final=final)
         except EncodingError as error:
-            line = self._line_of(chunk, getattr(error.__cause__, "start", None))
-            raise ReadError(f"{self.label}: line {line}: {error}") from None
+            line = self._line_of(chunk, error.position)
+            raise _Unreadable(
+                chunk[: error.position or 0],
+                UndecodableBytes(
+                    f"{self.label}: line {line}: {error}",
+                    line=line,
+                    encoding=UTF8,
+                    reason=str(error),
+                ),
+            ) from None
 
     def _decide(self, encoding: str, passthrough_ok: bool) -> None:
         """Use ``encoding`` from here on: passed through to COPY when PostgreSQL converts it
@@ -410,18 +474,38 @@ class _Decoder:
         self._transcoding = encoding
 
     def _transcode(self, chunk: bytes, final: bool) -> bytes:
+        buffered = self._transcoder.getstate()[0]
         try:
             return self._transcoder.decode(chunk, final=final).encode(UTF8)
         except UnicodeDecodeError as error:
-            raise ReadError(
-                f"{self.label}: line {self._line_of(chunk, error.start)}: cannot be read as "
-                f"{self._transcoding} ({error.reason}); encodings tried: {', '.join(self.tried)}"
+            # error.start counts from the bytes the decoder held back from the last chunk.
+            readable = (buffered + chunk)[: error.start]
+            line = self._line_of(chunk, max(error.start - len(buffered), 0))
+            raise _Unreadable(
+                readable.decode(self._transcoding, errors="replace").encode(UTF8),
+                UndecodableBytes(
+                    f"{self.label}: line {line}: cannot be read as {self._transcoding} "
+                    f"({error.reason}); encodings tried: {', '.join(self.tried)}",
+                    line=line,
+                    encoding=self._transcoding,
+                    reason=error.reason,
+                ),
             ) from None
 
     def _line_of(self, chunk: bytes, position: int | None) -> int:
         """The line of byte ``position`` of ``chunk`` (its first line when unknown)."""
         before = chunk[:position] if position is not None else b""
         return self.lines + before.count(CR if self.eol == CR else LF) + 1
+
+
+class _Unreadable(Exception):
+    """Raised inside ``_Decoder``: ``error``, and the bytes of the chunk before the ones that
+    cannot be read (ready for COPY), which are passed on before it is raised."""
+
+    def __init__(self, readable: bytes, error: UndecodableBytes):
+        super().__init__(str(error))
+        self.readable = readable
+        self.error = error
 
 
 def _ascii_compatible(encoding: str) -> bool:

@@ -1,8 +1,12 @@
 """Who may log in: the local login form without OpenID Connect settings, and with them only
-the people the settings allow, with no password door left. The whole single sign-on flow,
+the people the settings allow, with no password door left; signing out with them ends the
+provider's session too when its end-session endpoint is set. The whole single sign-on flow,
 against a real provider, is in tests/uploads/test_browser_journey.py."""
 
+import json
 import sys
+import textwrap
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -176,3 +180,111 @@ def test_a_required_claim_without_a_value_stops_the_start(production):
     result = run([sys.executable, "manage.py", "check"], environment)
 
     assert_stops_with_one_line_naming(result, "OIDC_REQUIRED_CLAIM")
+
+
+# Some providers' end-session URLs carry a query of their own: it is kept.
+LOGOUT_ENDPOINT = f"{PROVIDER}session/end?tenant=trade"
+# A service process signs a person in (their login kept an id token), then posts the header's
+# "Sign out" form without its CSRF token, then with it, then asks for an upload page.
+SIGN_OUT = textwrap.dedent(
+    """
+    import json, re, django
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    user = get_user_model().objects.create(username="ann", email="ann@example.gov.uk")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    session = client.session
+    session["oidc_id_token"] = "header.payload.signature"
+    session.save()
+    page = client.get("/upload/")
+    form = re.search(r'<form method="post" action="([^"]+)">.*?value="([^"]+)"', page.text, re.S)
+    refused = client.post(form[1])
+    signed_out = client.post(form[1], {"csrfmiddlewaretoken": form[2]})
+    after = client.get("/upload/")
+    page = client.get("/signed-out/")
+    said = " ".join(re.sub("<[^>]+>", " ", page.text).split())
+    print(json.dumps({
+        "page": [page.status_code, said],
+        "form": form[1],
+        "without_token": refused.status_code,
+        "status": signed_out.status_code,
+        "location": signed_out["Location"],
+        "after": [after.status_code, after["Location"]],
+    }))
+    """
+)
+
+
+def sign_out(environment: dict[str, str]) -> dict:
+    result = run(
+        [sys.executable, "-c", SIGN_OUT],
+        # The test settings: static files served from the apps' folders, uncollected.
+        {
+            **environment,
+            "DJANGO_SETTINGS_MODULE": "dss.test_settings",
+            "ALLOWED_HOSTS": "testserver",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def signed_in(production, database_url) -> dict[str, str]:
+    """A service process's environment with single sign-on, on the test database."""
+    return {**production, **OIDC, "DATABASE_URL": database_url, "SECURE_COOKIES": "false"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signing_out_sends_the_person_to_the_provider_s_end_session_endpoint(signed_in):
+    answer = sign_out({**signed_in, "OIDC_OP_LOGOUT_ENDPOINT": LOGOUT_ENDPOINT})
+
+    assert answer["form"] == "/logout/"
+    assert answer["without_token"] == 403
+    assert answer["status"] == 302
+    location = urlsplit(answer["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{PROVIDER}session/end"
+    assert parse_qs(location.query) == {
+        "tenant": ["trade"],
+        "id_token_hint": ["header.payload.signature"],
+        "client_id": ["dss"],
+        "post_logout_redirect_uri": ["http://testserver/signed-out/"],
+    }
+    # The service's own session has ended.
+    assert answer["after"] == [302, "/oidc/authenticate/?next=/upload/"]
+    status, page = answer["page"]
+    assert status == 200
+    assert "You have signed out of the Data Store Service and of single sign-on." in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_an_end_session_endpoint_signing_out_ends_only_the_service_s_session(signed_in):
+    answer = sign_out(signed_in)
+
+    assert (answer["without_token"], answer["status"]) == (403, 302)
+    assert answer["location"] == "/signed-out/"
+    assert answer["after"] == [302, "/oidc/authenticate/?next=/upload/"]
+    status, page = answer["page"]
+    assert status == 200
+    assert "Your single sign-on session is still open" in page
+
+
+def test_an_end_session_endpoint_keeps_the_id_token_of_each_login(production):
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "print(json.dumps([getattr(settings, name, None) for name in "
+        "('OIDC_STORE_ID_TOKEN', 'OIDC_OP_LOGOUT_URL_METHOD', 'LOGOUT_REDIRECT_URL')]))"
+    )
+
+    def found(environment):
+        result = run(
+            [sys.executable, "-c", code], {**environment, "DJANGO_SETTINGS_MODULE": "dss.settings"}
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    with_endpoint = found({**production, **OIDC, "OIDC_OP_LOGOUT_ENDPOINT": LOGOUT_ENDPOINT})
+    assert with_endpoint == [True, "dss.login.provider_logout_url", "signed_out"]
+    assert found({**production, **OIDC}) == [None, None, "signed_out"]

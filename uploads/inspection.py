@@ -7,7 +7,6 @@ can act on. The delimiter, quote and encoding are guessed from the file's first 
 (``pipelines.dialects``), the decimal separator from the numbers seen; each can be given.
 """
 
-import posixpath
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -17,8 +16,9 @@ from pipelines.datasets import FileFormat
 from pipelines.date_formats import UPLOAD_FORMATS
 from pipelines.dialects import detect_delimiter, detect_encoding, detect_quote
 from pipelines.names import INCREMENTAL_L0_COLUMNS, check_column_count, derive_column_names
-from pipelines.reading import ReadError, TextRows, read_rows
+from pipelines.reading import ReadError, TextRows, UndecodableBytes, read_rows
 from pipelines.type_inference import TypeInference, layout_key
+from uploads.failures import Place, undecodable, value_without_header, wrong_count
 from uploads.models import PipelineDataFile
 from uploads.workbooks import store_sheet_as_csv
 
@@ -139,17 +139,20 @@ def inspect_upload(
         except ValueError as error:
             return Inspection(",", '"', "utf-8", ".", problem=str(error))
     key = data_file.data_key
-    label = data_file.original_name or posixpath.basename(key)
+    place = Place.of(data_file)
     with storage.open_file(key) as stream:
         head = stream.read(DETECTION_SAMPLE_BYTES)
     inspection = _detected(head, options, data_file.sheet)
     try:
-        _check_size(data_file, label)
+        _check_size(data_file, place.file)
         file_format = upload_file_format(
             inspection.delimiter, inspection.quote, inspection.encoding, decimal_comma=False
         )
         with storage.open_file(key) as stream:
-            _read_window(read_rows(stream, file_format, label), inspection, options, label)
+            _read_window(read_rows(stream, file_format, place.file), inspection, options, place)
+    except UndecodableBytes as error:
+        inspection.problem = f"{undecodable(place, error)}; choose the file's encoding"
+        return inspection
     except (InspectionRefused, ReadError, ValueError) as error:
         inspection.problem = str(error)
         return inspection
@@ -212,9 +215,10 @@ def too_large_message(label: str, limit: int) -> str:
 
 
 def _read_window(
-    text_rows: TextRows, inspection: Inspection, options: InspectionOptions, label: str
+    text_rows: TextRows, inspection: Inspection, options: InspectionOptions, place: Place
 ) -> None:
     """Read up to the window's rows into ``inspection``; ``InspectionRefused`` for a refusal."""
+    label = place.file
     header = text_rows.header
     named = _named_width(header)
     _check_header(header, named, label)
@@ -231,7 +235,7 @@ def _read_window(
             complete = False
             break
         rows += 1
-        _check_row(row, header, named, rows, line, label)
+        _check_row(row, header, named, rows, line, place)
         values = row[:named]
         dot.add(values)
         if guess_comma or options.decimal_separator == ",":
@@ -311,18 +315,14 @@ def _looks_like_data(value: str) -> bool:
 
 
 def _check_row(
-    row: list[str], header: list[str], named: int, number: int, line: int, label: str
+    row: list[str], header: list[str], named: int, number: int, line: int, place: Place
 ) -> None:
     if len(row) != len(header):
-        raise InspectionRefused(
-            f"{label}: row {number} (line {line}) has {len(row)} values where the header has "
-            f"{len(header)} columns"
-        )
+        raise InspectionRefused(wrong_count(place, number, line, len(row), len(header)))
     for position in range(named, len(row)):
         if row[position].strip():
             raise InspectionRefused(
-                f"{label}: row {number} (line {line}) has the value {row[position][:50]!r} in "
-                f"column {position + 1}, which has no header"
+                value_without_header(place, number, line, row[position], position)
             )
 
 

@@ -3,8 +3,9 @@
 An upload is an incremental L0 loaded with force: each processed file replaces the table
 (``pipelines.loading.load_file`` with ``rebuild``), atomically, so a file that fails leaves the
 previous version served. States: ``verified`` -> ``processing_dss`` -> ``processing_dataflow``
-(only when ``DATAFLOW_BASE_URL`` is set) -> ``completed``, or ``failed`` with a message that
-names the row, column and value that broke.
+(only when ``DATAFLOW_BASE_URL`` is set) -> ``completed``, or ``failed`` with a message in the
+uploader's terms (``uploads.failures``): the file's name, the row as the verify page counts
+rows, the column and value that broke, why, and what to do.
 """
 
 import logging
@@ -16,6 +17,7 @@ from pipelines.dataflow import DataflowConfig, DataflowError, run_dataflow
 from pipelines.datasets import Column, Dataset, Mode
 from pipelines.loading import LoadError, LoadResult, load_file
 from pipelines.reading import ReadError, open_datafile
+from uploads.failures import Place, failure_message
 from uploads.inspection import upload_file_format
 from uploads.models import PipelineDataFile
 
@@ -59,10 +61,14 @@ def process(file_id: str) -> str:
     if not claimed:
         logger.info("upload %s is %s, not verified; not processed", file_id, data_file.state)
         return data_file.state
+    dataset = None
     try:
-        result = _load(data_file)
+        dataset = upload_dataset(data_file)
+        result = _load(data_file, dataset)
     except (LoadError, ReadError, ValueError, OSError) as error:
-        return _failed(data_file, str(error))
+        file_format = dataset.file_format if dataset is not None else None
+        message = failure_message(data_file, file_format, error)
+        return _failed(data_file, message, f" (the load said: {error})")
     data_file.row_count = result.rows_read
     data_file.save(update_fields=["row_count"])
     config = DataflowConfig.from_settings()
@@ -81,10 +87,10 @@ def process(file_id: str) -> str:
     return State.COMPLETED
 
 
-def _load(data_file: PipelineDataFile) -> LoadResult:
-    dataset = upload_dataset(data_file)
+def _load(data_file: PipelineDataFile, dataset: Dataset) -> LoadResult:
     connection.ensure_connection()
-    with open_datafile(data_file.data_key, dataset) as opened:
+    label = Place.of(data_file).file
+    with open_datafile(data_file.data_key, dataset, label=label) as opened:
         return load_file(
             connection.connection,
             dataset,
@@ -100,8 +106,8 @@ def _set_state(data_file: PipelineDataFile, state: str, *fields: str) -> None:
     data_file.save(update_fields=["state", *fields])
 
 
-def _failed(data_file: PipelineDataFile, message: str) -> str:
-    logger.error("upload %s failed: %s", data_file.pk, message)
+def _failed(data_file: PipelineDataFile, message: str, detail: str = "") -> str:
+    logger.error("upload %s failed: %s%s", data_file.pk, message, detail)
     data_file.error_message = message
     _set_state(data_file, State.FAILED, "error_message")
     return State.FAILED

@@ -5,8 +5,11 @@
 //   OIDC_TEST_CLIENT_ID      the service's client id
 //   OIDC_TEST_CLIENT_SECRET  its secret
 //   OIDC_TEST_REDIRECT_URI   the service's callback (…/oidc/callback/)
+//   OIDC_TEST_POST_LOGOUT_REDIRECT_URI  where signing out comes back to (…/signed-out/)
 // Anyone may log in with any password (oidc-provider's development interactions); the login
-// typed is the account's e-mail address and subject. Prints "listening <issuer>" when ready.
+// typed is the account's e-mail address and subject. Signing out of the service ends the
+// session here too (RP-initiated logout at /session/end, after a confirmation form). Prints
+// "listening <issuer>" when ready.
 import Provider from "oidc-provider";
 
 const port = Number(process.env.OIDC_TEST_PORT);
@@ -18,6 +21,7 @@ const provider = new Provider(issuer, {
       client_id: process.env.OIDC_TEST_CLIENT_ID,
       client_secret: process.env.OIDC_TEST_CLIENT_SECRET,
       redirect_uris: [process.env.OIDC_TEST_REDIRECT_URI],
+      post_logout_redirect_uris: [process.env.OIDC_TEST_POST_LOGOUT_REDIRECT_URI],
       response_types: ["code"],
       grant_types: ["authorization_code"],
       token_endpoint_auth_method: "client_secret_post",
@@ -43,7 +47,7 @@ const provider = new Provider(issuer, {
       },
     };
   },
-  features: { devInteractions: { enabled: true } },
+  features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
   cookies: { keys: ["browser-tests-only"] },
 });
 

@@ -667,6 +667,25 @@ def test_a_whole_number_column_refuses_decimals_when_reading_decimal_commas(pg):
     )
 
 
+@pytest.mark.parametrize("kind, value", [("integer", "2.147.483.648"), ("bigint", "-" + "9" * 20)])
+def test_a_whole_number_out_of_range_is_refused_naming_its_line_when_reading_decimal_commas(
+    pg, kind, value
+):
+    # Converted after COPY, a number too large for its type would fail naming no line.
+    dataset = make_dataset(
+        Mode.INCREMENTAL, columns=f"ville n:{kind}", delimiter=";", decimal_comma=True
+    )
+    load_bytes(pg, dataset, b"ville;n\nLyon;7\n", "good.csv")
+
+    with pytest.raises(LoadError) as failure:
+        load_bytes(pg, dataset, f"ville;n\nLyon;1.000\nNantes;{value}\n".encode(), "input.csv")
+
+    assert str(failure.value) == (
+        f'input.csv: line 3, column n, value "{value}": is out of range for type {kind}'
+    )
+    assert rows(pg, dataset, "L0", "ville, n") == [("Lyon", 7)]
+
+
 def test_a_windows_1252_file_in_a_utf8_source_is_refused_with_a_guess_of_its_encoding(pg):
     dataset = make_dataset(Mode.INCREMENTAL, columns="a b")
     text = "Der Flu\u00df flie\u00dft sch\u00f6n durch K\u00f6ln und D\u00fcsseldorf"

@@ -202,6 +202,30 @@ def test_a_bad_file_fails_naming_line_column_and_value_and_changes_nothing(
     assert rows(pg, dataset, "L1", "a2, b") == [(14, "old")]
 
 
+def test_a_copy_error_comes_in_parts_its_line_counting_quoted_line_breaks(pg):
+    # COPY counts every line break up to the end of the failing row, quoted ones too.
+    dataset = make_dataset(Mode.INCREMENTAL)
+
+    with pytest.raises(LoadError) as failure:
+        load_bytes(pg, dataset, b'a,b\n1,"two\nlines"\n2,x\nnope,"y\nz"\n', "bad.csv")
+
+    problem = failure.value.problem
+    assert (problem.label, problem.line, problem.column, problem.value) == (
+        "bad.csv",
+        6,
+        "a",
+        "nope",
+    )
+    assert problem.sqlstate == "22P02"
+    assert (
+        str(failure.value)
+        == problem.message
+        == (
+            'bad.csv: line 6, column a, value "nope": invalid input syntax for type integer: "nope"'
+        )
+    )
+
+
 @pytest.mark.parametrize("mode", list(Mode))
 def test_ids_follow_on_from_load_to_load_after_a_failed_load_on_another_connection(
     pg, conninfo, mode

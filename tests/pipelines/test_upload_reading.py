@@ -1,6 +1,7 @@
 """The reading layer's parts for uploads: null spellings, columns by position, text rows,
 and the guesses of delimiter, quote and encoding."""
 
+import codecs
 import io
 
 import pytest
@@ -9,7 +10,7 @@ from pipelines.datasets import Column, Dataset, FileFormat, Mode
 from pipelines.dialects import detect_delimiter, detect_encoding, detect_quote
 from pipelines.headers import HeaderError, header_by_position
 from pipelines.null_values import NullValues
-from pipelines.reading import ReadError, read_bytes, read_rows
+from pipelines.reading import ReadError, UndecodableBytes, read_bytes, read_rows
 from pipelines.type_inference import TypeInference
 
 SPELLINGS = ("NULL", "None", "N/A")
@@ -61,6 +62,41 @@ def test_text_rows_come_with_their_line_numbers_and_stop_where_asked():
     text_rows = read_rows(stream, FileFormat(), "f.csv", chunk_size=4)
     assert text_rows.header == ["a", "b"]
     assert list(text_rows.rows) == [(3, ["1", "two\nlines"]), (4, ["3", "4"]), (5, ["5", "6"])]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        # Passed through as UTF-8, decoded where the rows are read.
+        ("utf-8", b'a,b\n1,"two\nlines"\n2,caf\xc3\xa9\n3,caf\xe9\n4,x\n'),
+        # Passed through in its own encoding (decided on its first chunk).
+        ("cp1252", b'a,b\n1,"two\nlines"\n2,caf\xe9\n3,\x81\n4,x\n'),
+        # Transcoded by the reading layer after its byte-order mark.
+        (
+            "utf-8",
+            codecs.BOM_UTF16_LE
+            + 'a,b\n1,"two\nlines"\n2,caf\u00e9\n3,'.encode("utf-16-le")
+            + b"\x00\xdc"
+            + "\n4,x\n".encode("utf-16-le"),
+        ),
+    ],
+    ids=["utf-8", "cp1252", "utf-16"],
+)
+@pytest.mark.parametrize("chunk_size", [7, 1 << 20])
+def test_rows_before_bytes_that_cannot_be_decoded_are_read_and_the_error_names_their_row(
+    encoding, data, chunk_size
+):
+    file_format = FileFormat(encoding=encoding)
+    text_rows = read_rows(io.BytesIO(data), file_format, "bad.csv", chunk_size=chunk_size)
+    read = []
+
+    with pytest.raises(UndecodableBytes) as failure:
+        for _, row in text_rows.rows:
+            read.append(row)
+
+    assert read == [["1", "two\nlines"], ["2", "caf\u00e9"]]
+    assert (failure.value.row, failure.value.line) == (3, 5)
+    assert str(failure.value).startswith("bad.csv: line 5: cannot be read as ")
 
 
 def test_text_rows_of_a_windows_1252_file():

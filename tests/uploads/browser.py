@@ -52,14 +52,16 @@ def require_browser_tools() -> None:
 
 
 @contextmanager
-def oidc_provider(port: int, redirect_uri: str, log: Path) -> Iterator[str]:
-    """The provider on 127.0.0.1:``port``, knowing the service's client; yields its issuer."""
+def oidc_provider(port: int, service_url: str, log: Path) -> Iterator[str]:
+    """The provider on 127.0.0.1:``port``, knowing the service at ``service_url`` as its
+    client (its login callback and its signed-out page); yields its issuer."""
     environment = {
         **os.environ,
         "OIDC_TEST_PORT": str(port),
         "OIDC_TEST_CLIENT_ID": CLIENT_ID,
         "OIDC_TEST_CLIENT_SECRET": CLIENT_SECRET,
-        "OIDC_TEST_REDIRECT_URI": redirect_uri,
+        "OIDC_TEST_REDIRECT_URI": f"{service_url}/oidc/callback/",
+        "OIDC_TEST_POST_LOGOUT_REDIRECT_URI": f"{service_url}/signed-out/",
     }
     with log.open("ab") as output:
         process = subprocess.Popen(
@@ -91,6 +93,7 @@ def oidc_settings(issuer: str) -> dict[str, str]:
         "OIDC_OP_TOKEN_ENDPOINT": f"{issuer}/token",
         "OIDC_OP_USER_ENDPOINT": f"{issuer}/me",
         "OIDC_OP_JWKS_ENDPOINT": f"{issuer}/jwks",
+        "OIDC_OP_LOGOUT_ENDPOINT": f"{issuer}/session/end",
         "OIDC_ALLOWED_EMAIL_DOMAINS": ALLOWED_DOMAIN,
     }
 

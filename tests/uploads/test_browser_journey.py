@@ -45,9 +45,7 @@ def journey(tmp_path, database_url, service_environment, storage_folder, monkeyp
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     service_port, provider_port = free_port(), free_port()
     base_url = f"http://127.0.0.1:{service_port}"
-    with browser.oidc_provider(
-        provider_port, f"{base_url}/oidc/callback/", tmp_path / "provider.log"
-    ) as issuer:
+    with browser.oidc_provider(provider_port, base_url, tmp_path / "provider.log") as issuer:
         environment = {
             **service_environment,
             **browser.oidc_settings(issuer),
@@ -249,8 +247,10 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
         plain.wait_for_timeout(300)
         plain.click("#check-again")
     assert plain.url.endswith("/failed/")
-    message = plain.inner_text("#error-message")
-    assert "line 3" in message and "column label" in message and '"x"' in message
+    assert plain.inner_text("#error-message") == (
+        'labels.csv: row 2 (line 3), column label: the value "x" is not a whole number. Fix the '
+        "value, or choose the type text for this column, then upload the file again."
+    )
     pages.check(plain, "failed-without-javascript", accessible=False)  # axe needs scripts
     page.goto(plain.url)
     pages.check(page, "failed")
@@ -269,7 +269,20 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     assert page.locator("#result_list").is_visible()
     assert page.locator("input[type=password]").count() == 0
 
-    # Only the provider's own login page asks for something elsewhere (a web font).
+    # Signing out ends the provider's session too: it asks to confirm, sends the person back
+    # to the signed-out page, and an upload page then asks for a login again.
+    page.goto(f"{base_url}/upload/")
+    page.click("text=Sign out")
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/session/end"))
+    page.click("button[name=logout]")  # "Yes, sign me out"
+    page.wait_for_url(f"{base_url}/signed-out/")
+    assert "and of single sign-on" in page.inner_text("main")
+    pages.check(page, "signed-out")
+    page.goto(f"{base_url}/upload/")
+    page.wait_for_url(re.compile(r"^http://127\.0\.0\.1:\d+/interaction/"))
+    assert page.locator("input[name=login]").is_visible()
+
+    # Only the provider's own pages ask for something elsewhere (a web font).
     blocked = network.blocked
     assert blocked and not [page for _, page in blocked if page.startswith(base_url)], blocked
     context.close()

@@ -65,7 +65,7 @@ def test_detected_options_can_be_overridden():
     inspection = inspect_upload(data_file, InspectionOptions(delimiter=","))
     # Read with commas, the decimal commas split values: the verify page says where.
     assert inspection.problem == (
-        "input.csv: row 1 (line 2) has 2 values where the header has 1 columns"
+        "input.csv: row 1 (line 2) has 2 values where the header has 1 column"
     )
 
 
@@ -78,7 +78,7 @@ def test_spreadsheet_trailing_columns_are_dropped():
 def test_a_value_under_no_header_is_refused():
     inspection = inspect_upload(upload(b"a,b,\n1,2,\n3,4,x\n"))
     assert inspection.problem == (
-        "data.csv: row 2 (line 3) has the value 'x' in column 3, which has no header"
+        'data.csv: row 2 (line 3) has the value "x" in column 3, which has no header'
     )
 
 
@@ -125,11 +125,23 @@ def test_a_row_with_another_number_of_values_is_refused_naming_it():
     )
 
 
-def test_an_undecodable_file_is_refused():
+def test_an_undecodable_file_is_refused_naming_the_row():
     # A UTF-8 byte-order mark decides the encoding; the bytes after it are not UTF-8.
-    data_file = upload(codecs.BOM_UTF8 + b"name\ncaf\xe9\n")
+    data_file = upload(codecs.BOM_UTF8 + b'name\n"two\nlines"\ncaf\xe9\n')
     inspection = inspect_upload(data_file)
-    assert "line 2" in inspection.problem and "utf-8" in inspection.problem
+    assert inspection.problem == (
+        "data.csv: row 2 (line 4) cannot be read as UTF-8 (invalid continuation byte); "
+        "choose the file's encoding"
+    )
+
+
+def test_a_workbook_s_refusal_names_its_sheet_and_the_row_in_the_sheet():
+    data_file = upload(workbook_bytes({"Data": [["a", None], [1, None], [2, "x"]]}), "book.xlsx")
+    inspection = inspect_upload(data_file)
+    assert inspection.problem == (
+        'book.xlsx, sheet "Data": row 2 (row 3 of the sheet) has the value "x" in column 2, '
+        "which has no header"
+    )
 
 
 def test_a_windows_1252_file_is_read_in_its_encoding():

@@ -430,7 +430,7 @@ def test_a_reread_with_another_delimiter_keeps_a_renamed_column_and_a_changed_ty
         verify_url(data_file), edited | {"delimiter": ",", "action": "reread"}
     )
     assert wrong.status_code == 400
-    assert "row 1 (line 2) has 2 values where the header has 1 columns" in wrong.text
+    assert "row 1 (line 2) has 2 values where the header has 1 column" in wrong.text
     # Back to semicolons with a decimal point: "Amount" is text now, as detected.
     again = page_form(wrong) | {"delimiter": ";", "decimal_separator": ".", "action": "reread"}
     response = checked_client.post(verify_url(data_file), again)

@@ -10,21 +10,21 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.utils import timezone
-from psycopg import sql
 
 from tests.pipelines.conftest import dataflow, http_server  # noqa: F401 (fixtures)
 from tests.uploads.builders import (
     PROJECT_DIR,
+    data_of,
     make_pipeline,
+    rows_of,
     run_worker,
     upload,
     upload_case,
+    verified,
     workbook_bytes,
 )
-from uploads.inspection import inspect_upload
-from uploads.journey import mark_stale_uploads, progress, restore_version, verify_upload
+from uploads.journey import mark_stale_uploads, progress, restore_version
 from uploads.models import PipelineDataFile
 from uploads.processing import process
 
@@ -39,34 +39,6 @@ def worker_environment(service_environment, database_url, storage_folder) -> dic
         "DATABASE_URL": database_url,
         "DSS_STORAGE_DIR": str(storage_folder),
     }
-
-
-def verified(data_file: PipelineDataFile, **changed_types: str) -> PipelineDataFile:
-    """Verify the upload with the inferred names and types, ``changed_types`` applied."""
-    inspection = inspect_upload(data_file)
-    assert inspection.ok, inspection.problem
-    pairs = [(name, changed_types.get(name, kind)) for name, kind in inspection.names_and_types]
-    verify_upload(data_file, pairs)
-    data_file.refresh_from_db()
-    return data_file
-
-
-def rows_of(pipeline, order_by: str) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql.SQL("SELECT * FROM {} ORDER BY {}")
-            .format(sql.Identifier(pipeline.schema_name, "L0"), sql.Identifier(order_by))
-            .as_string(connection.connection)
-        )
-        names = [column.name for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def data_of(rows: list[dict]) -> list[dict]:
-    return [
-        {key: value for key, value in row.items() if key not in ("id", "datafile_created")}
-        for row in rows
-    ]
 
 
 def test_a_verified_upload_is_loaded_by_the_worker(worker_environment):
@@ -277,8 +249,10 @@ def test_a_date_that_does_not_fit_its_format_fails_and_the_previous_version_stay
     assert process(str(second.pk)) == "failed"
 
     second.refresh_from_db()
-    assert second.error_message.endswith(
-        ': line 4, column day, value "12/31/2024": does not fit the date format %d/%m/%Y'
+    assert second.error_message == (
+        'data.csv: row 3 (line 4), column day: the value "12/31/2024" does not fit the date '
+        "format DD/MM/YYYY. Fix the value, or upload the file again and choose the date format "
+        "its dates are written in (or the type text) for this column."
     )
     assert rows_of(pipeline, "id") == before
     assert pipeline.current_version() == first
