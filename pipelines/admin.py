@@ -206,7 +206,6 @@ class SourceDeskAdmin(admin.ModelAdmin):
             request,
             source.id,
             source=source,
-            origin=type(source.origin).__name__ if source.origin else "placed by hand",
             definition_url=(
                 reverse("admin:pipelines_definedsource_change", args=[definition])
                 if definition

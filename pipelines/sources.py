@@ -118,6 +118,26 @@ class Source:
             (self.dataset.schema, table) for table in ("L0", "L1")[: 1 + self.dataset.has_l1]
         )
 
+    @property
+    def load_mode(self) -> str:
+        """How its files load, as operators see it (``--list``, the desk): its dataset's mode,
+        or its steps' own (``replace``, ``transform``)."""
+        if self.steps is not None and self.steps.listed_mode:
+            return self.steps.listed_mode
+        return self.dataset.mode.value
+
+    @property
+    def files_from(self) -> str:
+        """Where its files come from: ``listing``, ``fixed URL``, ``placed by hand``, or
+        ``none (built from its inputs)`` for a source without files."""
+        if isinstance(self.origin, Listing):
+            return "listing"
+        if isinstance(self.origin, FixedUrl):
+            return "fixed URL"
+        if self.steps is not None and self.steps.without_files:
+            return "none (built from its inputs)"
+        return "placed by hand"
+
     def storage_prefix(self, datasets_folder: str) -> str:
         return posixpath.join(datasets_folder, self.folder.strip("/"))
 

@@ -72,30 +72,15 @@ def describe(sources: Iterable[Source]) -> Iterator[str]:
         parts = [
             f"{source.id:<{width}}",
             f"{'defined' if source.dataset.schema in defined else 'built-in':<8}",
-            f"{_listed_mode(source):<11}",
+            f"{source.load_mode:<11}",
             f"folder {source.folder}" if source.folder else "no folder",
-            f"origin: {_origin(source)}",
+            f"origin: {source.files_from}",
         ]
         if source.depends_on:
             parts.append("after " + ", ".join(source.depends_on))
         if source.trigger_dataflow:
             parts.append("triggers data-flow")
         yield "  ".join(parts)
-
-
-def _listed_mode(source: Source) -> str:
-    steps = source.steps
-    if steps is not None and steps.listed_mode:
-        return steps.listed_mode
-    return source.dataset.mode.value
-
-
-def _origin(source: Source) -> str:
-    if source.origin is not None:
-        return type(source.origin).__name__
-    if source.steps is not None and source.steps.without_files:
-        return "none (built from its inputs)"
-    return "placed by hand"
 
 
 def terminal_progress() -> Callable | None:

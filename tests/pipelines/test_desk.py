@@ -2,11 +2,13 @@
 local HTTP server and ingested by a real worker from the desk's actions, then read back
 through the API; the desk's pages, its permissions and CSRF, and placing a file by hand."""
 
+import io
 import re
 
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -211,6 +213,33 @@ def test_the_desk_lists_built_in_and_defined_sources(operator):
 
     assert "dit.baci" in page and "ons.postcode_directory" in page
     assert re.search(r"acme\.orders</a></td>\s*<td>defined</td>", page)
+
+
+@pytest.mark.parametrize(
+    ("source_id", "mode", "files_from"),
+    [
+        ("dit.baci", "incremental", "placed by hand"),
+        ("ons.postcode_directory", "incremental", "listing: "),
+        ("dit.spire.batches", "replace", "placed by hand"),
+        ("world_bank.tariff.transformed", "transform", "none (built from its inputs)"),
+    ],
+)
+def test_the_desk_says_how_each_source_loads_as_the_list_command_does(
+    operator, source_id, mode, files_from
+):
+    page = operator.get(reverse("admin:pipelines_sourcedesk_changelist")).text
+    listed = io.StringIO()
+    call_command("ingest_sources", "--list", stdout=listed)
+
+    row = re.search(
+        rf"{re.escape(source_id)}</a></td>\s*<td>built-in</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>",
+        page,
+    )
+    assert row[1] == mode and row[2].startswith(files_from)
+    [line] = [line for line in listed.getvalue().splitlines() if line.split()[0] == source_id]
+    assert line.split()[2] == mode and f"origin: {files_from.rstrip(': ')}" in line
+    desk_page = operator.get(desk(source_id)).text
+    assert f"<tr><th>mode</th><td>{mode}</td></tr>" in desk_page
 
 
 def test_a_source_page_shows_files_with_their_state_and_error_and_the_runs(operator, store):
