@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from pipelines.catalogue import CATALOGUE
 from pipelines.defined_sources import current_catalogue, defined_schemas
@@ -90,7 +91,12 @@ def terminal_progress() -> Callable | None:
 
     @contextmanager
     def bar(name: str, size: int | None) -> Iterator[Callable[[int], None]]:
-        with tqdm(total=size, desc=name, unit="B", unit_scale=True, leave=False) as progress:
+        # Log lines written while the bar is drawn go through tqdm, which clears the bar,
+        # writes the line and draws the bar again below it, instead of onto the bar's line.
+        with (
+            logging_redirect_tqdm(),
+            tqdm(total=size, desc=name, unit="B", unit_scale=True, leave=False) as progress,
+        ):
             yield progress.update
 
     return bar

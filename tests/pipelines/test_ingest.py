@@ -339,7 +339,12 @@ def test_the_command_shows_a_progress_bar_on_a_terminal(
     os.close(terminal)
 
     assert done.returncode == 0
-    assert re.search(r"\rbaci\.csv: +\d+%\|", shown.decode())
+    text = shown.decode()
+    assert re.search(r"\rbaci\.csv: +\d+%\|", text)
+    # A line logged while the bar is drawn starts a line of its own, not the bar's.
+    logged = text.index("dit.baci: loaded baci.csv")
+    line_start = max(text.rfind("\r", 0, logged), text.rfind("\n", 0, logged))
+    assert "baci.csv:" not in text[line_start:logged].replace("dit.baci: loaded", "")
 
 
 def tracked_source(source_id: str, depends_on: tuple[str, ...] = (), **options) -> Source:
