@@ -31,10 +31,11 @@ Users: ``admin_client`` (pytest-django) logs in a superuser.
 import itertools
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -43,6 +44,7 @@ import psutil
 import pytest
 from moto.server import ThreadedMotoServer
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 S3_REGION = "eu-west-2"
 S3_ACCESS_KEY = "test-access-key"
 S3_SECRET_KEY = "test-secret-key"
@@ -164,6 +166,39 @@ def service_environment() -> dict[str, str]:
     }
     # Nor the project's .env (the run command writes one): a test sets what it needs.
     return {**environment, "DSS_ENV_FILE": os.devnull}
+
+
+@pytest.fixture
+def start_scheduler(
+    service_environment, database_url, storage_folder
+) -> Iterator[Callable[..., subprocess.Popen]]:
+    """Starts ``manage.py scheduler`` on the test database (``extra`` environment variables
+    added); each one started is stopped with SIGTERM afterwards if it still runs."""
+    started: list[subprocess.Popen] = []
+
+    def start(**extra: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "scheduler"],
+            cwd=PROJECT_DIR,
+            env={
+                **service_environment,
+                "DJANGO_SETTINGS_MODULE": "dss.test_settings",
+                "DATABASE_URL": database_url,
+                "DSS_STORAGE_DIR": str(storage_folder),
+                **extra,
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.communicate(timeout=30)
 
 
 @pytest.fixture

@@ -186,35 +186,17 @@ def test_a_swap_that_replaces_a_table_keeps_its_indexes_apart_from_the_new_ones(
     assert rows(pg, dataset, "L0", "a") == [(2,)]
 
 
-def test_the_scheduler_drops_expired_versions_when_it_starts(
-    pg, service_environment, database_url, storage_folder
-):
+def test_the_scheduler_drops_expired_versions_when_it_starts(pg, start_scheduler):
     dataset = make_dataset(Mode.SNAPSHOT)
     for number in range(2):
         load_bytes(pg, dataset, f"a,b\n{number},x\n".encode(), f"{number}.csv", rebuild=True)
     assert len(retained_tables(pg)) == 1
-    scheduler = subprocess.Popen(
-        [sys.executable, "manage.py", "scheduler"],
-        cwd=ROOT,
-        env={
-            **service_environment,
-            "DJANGO_SETTINGS_MODULE": "dss.test_settings",
-            "DATABASE_URL": database_url,
-            "DSS_STORAGE_DIR": str(storage_folder),
-            "DSS_TABLE_VERSION_RETENTION": "0",
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while retained_tables(pg) and time.monotonic() < deadline:
-            assert scheduler.poll() is None, scheduler.communicate()
-            time.sleep(0.2)
-    finally:
-        os.kill(scheduler.pid, signal.SIGTERM)
-        scheduler.communicate(timeout=30)
 
+    scheduler = start_scheduler(DSS_TABLE_VERSION_RETENTION="0")
+
+    deadline = time.monotonic() + 60
+    while retained_tables(pg) and time.monotonic() < deadline:
+        assert scheduler.poll() is None, scheduler.communicate()
+        time.sleep(0.2)
     assert retained_tables(pg) == []
     assert rows(pg, dataset, "L0", "a") == [(1,)]

@@ -2,8 +2,6 @@
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -13,7 +11,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.uploads.builders import PROJECT_DIR, make_pipeline, make_user, upload
+from tests.uploads.builders import make_pipeline, make_user, upload
 from uploads.models import Pipeline, PipelineDataFile
 
 State = PipelineDataFile.State
@@ -57,23 +55,9 @@ def test_uploads_stuck_for_over_a_day_are_marked_failed(capsys):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_scheduler_runs_mark_stale_uploads_at_start_and_stops_on_sigterm(
-    service_environment, database_url, storage_folder
-):
+def test_the_scheduler_runs_mark_stale_uploads_at_start_and_stops_on_sigterm(start_scheduler):
     data_file = stuck(State.VERIFIED, 25)
-    scheduler = subprocess.Popen(
-        [sys.executable, "manage.py", "scheduler"],
-        cwd=PROJECT_DIR,
-        env={
-            **service_environment,
-            "DJANGO_SETTINGS_MODULE": "dss.test_settings",
-            "DATABASE_URL": database_url,
-            "DSS_STORAGE_DIR": str(storage_folder),
-        },
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    scheduler = start_scheduler()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
