@@ -159,11 +159,10 @@ def verify(request: HttpRequest, slug: str, file_id) -> HttpResponse:
             columns.add_engine_errors(error.errors, error.fields)
         else:
             return redirect(page_of(data_file))
-    if columns.is_bound:
-        chosen = columns.column_types() if columns.is_valid() else inspection.names_and_types
-    else:
-        chosen = [(choice.name, choice.type) for choice in choices]
-    changes = compare_columns(inspection.current_columns, chosen)
+    # The warnings follow the choices the form shows: as posted after a refused "Yes" (a
+    # value it cannot take counts as unchanged), else the carried or detected ones.
+    shown = ColumnsForm.posted(request.POST, choices) if columns.is_bound else choices
+    changes = compare_columns(inspection.current_columns, [(c.name, c.type) for c in shown])
     return render(
         request,
         "uploads/verify.html",

@@ -464,3 +464,35 @@ def test_a_reread_keeps_the_edits_of_columns_whose_header_is_still_there(checked
     assert response.context["carried"].kept == 2
     # Without the token the page's form carries, the post is refused.
     assert checked_client.post(verify_url(data_file), {"action": "reread"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        # Read again another way: the edited type is carried to the new read.
+        {"quote": "'", "action": "reread"},
+        # "Yes" refused for another column's name: the page shows what was posted.
+        {"name_2": "1st", "action": "load"},
+    ],
+    ids=["reread", "refused-yes"],
+)
+def test_the_warnings_follow_the_types_the_page_shows(checked_client, pipeline, then):
+    PipelineDataFile.objects.create(
+        pipeline=pipeline,
+        original_name="v1.csv",
+        state=State.COMPLETED,
+        column_types=[["order_ref", "text"], ["placed_on", "date"]],
+    )
+    data_file = upload(b"order_ref,placed_on,note\nA-1,soon,x\n", "v2.csv", pipeline)
+    first = checked_client.get(verify_url(data_file))
+    changed = "column placed_on changes type from date to text"
+    assert [change.message for change in first.context["warnings"]] == [changed]
+    assert changed in first.text
+
+    data = page_form(first) | {"type_1": "date"} | then
+    response = checked_client.post(verify_url(data_file), data)
+
+    assert page_form(response)["type_1"] == "date"
+    assert response.context["warnings"] == []
+    assert "changes type" not in response.text
+    assert "govuk-warning-text" not in response.text
