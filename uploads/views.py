@@ -262,8 +262,7 @@ def completed(request: HttpRequest, slug: str, file_id) -> HttpResponse:
         columns = [column for column in table.columns if column.name != "id"]
         page = read_page(table, columns, None, SAMPLE_ROWS, version_of(table))
         headers = [column.name for column in columns]
-        # Numbers come as exact JSON fragments; read them back as plain values to show.
-        rows = [row[1:] for row in orjson.loads(orjson.dumps(page.rows))]
+        rows = [[shown_value(value) for value in row[1:]] for row in page.rows]
     api_path = reverse("table-data", args=[pipeline.schema_name, pipeline.table_name])
     return render(
         request,
@@ -277,6 +276,17 @@ def completed(request: HttpRequest, slug: str, file_id) -> HttpResponse:
             "rows": rows,
         },
     )
+
+
+def shown_value(value) -> str:
+    """A value of a served row (``api.pages.read_page``) as the page shows it: as the API
+    writes it (numerics with the digits PostgreSQL stores, ``true``/``false``, dates and
+    timestamps as ISO 8601 text), text unquoted, and NULL as nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
 
 
 @login_required

@@ -3,6 +3,8 @@ summaries, CSRF, and the state each page belongs to. The whole journey in a brow
 test_browser_journey.py."""
 
 import uuid
+from datetime import date, datetime
+from decimal import Decimal
 
 import lxml.html
 import pytest
@@ -304,6 +306,36 @@ def test_the_completed_page_shows_the_first_rows_of_the_served_table(admin_clien
     assert response.status_code == 200
     assert "north" in response.text and "south" in response.text
     assert f"/api/v1/table-data/{pipeline.schema_name}/L0" in response.text
+
+
+def test_the_completed_page_shows_values_as_stored_and_served(admin_client, pipeline):
+    columns = {
+        "amount": "numeric",
+        "count": "integer",
+        "placed_on": "date",
+        "seen_at": "timestamp",
+        "paid": "boolean",
+        "note": "text",
+    }
+    rows = [
+        (Decimal("12.50"), 3, date(2024, 1, 31), datetime(2024, 1, 31, 9, 5), True, "a, b"),
+        (Decimal("0.000"), -7, None, None, False, None),
+    ]
+    TableBuilder().create(pipeline.schema_name, "L0", columns, rows)
+    data_file = PipelineDataFile.objects.create(
+        pipeline=pipeline, original_name="a.csv", state=State.COMPLETED
+    )
+
+    response = admin_client.get(reverse("uploads:completed", args=[pipeline.slug, data_file.pk]))
+
+    table = lxml.html.fromstring(response.content).get_element_by_id("loaded-rows")
+    assert [cell.text_content() for cell in table.xpath(".//th")] == list(columns)
+    assert [
+        [cell.text_content() for cell in row.xpath("td")] for row in table.xpath(".//tbody/tr")
+    ] == [
+        ["12.50", "3", "2024-01-31", "2024-01-31T09:05:00", "true", "a, b"],
+        ["0.000", "-7", "", "", "false", ""],
+    ]
 
 
 @pytest.mark.django_db
