@@ -2,6 +2,7 @@
 
 import socket
 
+import lxml.html
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -77,3 +78,14 @@ def test_index_shows_the_service_to_a_logged_in_user(admin_client):
 
     assert response.status_code == 200
     assert "Data Store Service" in response.text
+
+
+@pytest.mark.django_db
+def test_index_links_the_api_documentation_once_in_the_footer(admin_client):
+    document = lxml.html.fromstring(admin_client.get(reverse("index")).content)
+
+    links = document.xpath("//a[normalize-space()='API documentation']")
+
+    assert [link.get("href") for link in links] == [reverse("api-docs")]
+    assert links[0].xpath("ancestor::footer")
+
