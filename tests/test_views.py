@@ -1,4 +1,4 @@
-"""The health check and the index page."""
+"""The health check, the index page and the favicon."""
 
 import socket
 
@@ -89,3 +89,21 @@ def test_index_links_the_api_documentation_once_in_the_footer(admin_client):
     assert [link.get("href") for link in links] == [reverse("api-docs")]
     assert links[0].xpath("ancestor::footer")
 
+
+@pytest.mark.django_db
+def test_favicon_is_redirected_to_govuk_frontend_s_without_a_login(client):
+    response = client.get("/favicon.ico", follow=True)
+
+    assert response.redirect_chain == [("/static/govuk/assets/images/favicon.ico", 302)]
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"\x00\x00\x01\x00")
+
+
+@pytest.mark.django_db
+def test_pages_name_govuk_frontend_s_icons(client):
+    document = lxml.html.fromstring(client.get(reverse("login")).content)
+
+    icons = document.xpath("//link[@rel='icon']/@href")
+
+    assert "/static/govuk/assets/images/favicon.ico" in icons
+    assert all(client.get(icon).status_code == 200 for icon in icons)
