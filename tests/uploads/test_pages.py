@@ -528,3 +528,23 @@ def test_the_warnings_follow_the_types_the_page_shows(checked_client, pipeline, 
     assert response.context["warnings"] == []
     assert "changes type" not in response.text
     assert "govuk-warning-text" not in response.text
+
+
+def test_each_name_input_is_as_wide_as_the_name_it_shows(checked_client, pipeline):
+    data_file = upload(b"Customer Reference Number,id\nC-1,1\n", "c.csv", pipeline)
+    first = checked_client.get(verify_url(data_file))
+    long_name = "customer_reference_number_given_by_the_sales_system"
+    data = page_form(first) | {"name_0": long_name, "name_1": "1st", "action": "load"}
+
+    refused = checked_client.post(verify_url(data_file), data)
+
+    def sizes(response) -> list[str]:
+        document = lxml.html.fromstring(response.content)
+        return [
+            field.get("size") for field in document.xpath("//input[starts-with(@name, 'name_')]")
+        ]
+
+    # Two characters more than the name, at least ten.
+    assert sizes(first) == ["27", "10"]
+    assert refused.status_code == 400
+    assert sizes(refused) == [str(len(long_name) + 2), "10"]
