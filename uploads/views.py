@@ -29,6 +29,8 @@ State = PipelineDataFile.State
 SAMPLE_ROWS = 10
 # The verify page's column fields, and what it detected (``uploads.edits``).
 _CARRIED_FIELD = re.compile(r"detected|(name|type|date_format)_[0-9]+")
+# Where a URL shown on a page may break: after a "/" (not between two) or a ".".
+_URL_BREAKS = re.compile(r"(?<=[/.])(?!/)")
 # Where a file in each state is shown.
 PAGE_OF_STATE = {
     State.UPLOADING: "uploads:processing",
@@ -271,11 +273,17 @@ def completed(request: HttpRequest, slug: str, file_id) -> HttpResponse:
             "data_file": data_file,
             "pipeline": pipeline,
             "current": pipeline.current_version(),
-            "api_url": request.build_absolute_uri(api_path),
+            "api_url_pieces": url_pieces(request.build_absolute_uri(api_path)),
             "headers": headers,
             "rows": rows,
         },
     )
+
+
+def url_pieces(url: str) -> list[str]:
+    """``url`` in the pieces that a page may break it between: after each ``/`` (``//``
+    kept whole) and each ``.``, never inside a word (``table-data``)."""
+    return _URL_BREAKS.split(url)
 
 
 def shown_value(value) -> str:

@@ -192,6 +192,26 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     pages.check(page, "completed")
     api_url = page.inner_text("#api-url")
     assert api_url == f"{base_url}/api/v1/table-data/acme.regions/L0"
+    # On any window the URL wraps only after a "/" or a ".", and selects as one string.
+    wrapped = {}
+    for width in (1200, 768, 320, 375):  # ending at a phone's width, for the screenshot
+        page.set_viewport_size({"width": width, "height": 900})
+        wrapped[width] = browser.text_lines(page.locator("#api-url"))
+        assert "".join(wrapped[width]) == api_url
+        assert all(line.endswith(("/", ".")) for line in wrapped[width][:-1]), wrapped
+        assert not browser.page_overflows(page), width
+    assert len(wrapped[320]) > 1 and len(wrapped[1200]) == 1, wrapped
+    selected = page.evaluate(
+        """() => {
+            getSelection().selectAllChildren(document.getElementById("api-url"));
+            const selected = getSelection().toString();
+            getSelection().removeAllRanges();
+            return selected;
+        }"""
+    )
+    assert selected == api_url
+    pages.check(page, "completed-narrow")
+    page.set_viewport_size({"width": 1280, "height": 900})
     assert "North" in page.inner_text("#loaded-rows")
 
     first = table_data(base_url, hawk_client, "acme.regions")["results"]

@@ -305,7 +305,22 @@ def test_the_completed_page_shows_the_first_rows_of_the_served_table(admin_clien
 
     assert response.status_code == 200
     assert "north" in response.text and "south" in response.text
-    assert f"/api/v1/table-data/{pipeline.schema_name}/L0" in response.text
+    api_url = lxml.html.fromstring(response.content).get_element_by_id("api-url")
+    assert (
+        api_url.text_content() == f"http://testserver/api/v1/table-data/{pipeline.schema_name}/L0"
+    )
+    # It may wrap after a "/" or a ".", never inside "table-data".
+    assert [piece.text for piece in api_url.xpath(".//span")] == [
+        "http://",
+        "testserver/",
+        "api/",
+        "v1/",
+        "table-data/",
+        "acme.",
+        "things/",
+        "L0",
+    ]
+    assert len(api_url.xpath(".//wbr")) == 7
 
 
 def test_the_completed_page_shows_values_as_stored_and_served(admin_client, pipeline):
