@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthcheck/", views.healthcheck, name="healthcheck"),
     # GOV.UK Frontend's stylesheet names its fonts and images under /assets/.
     path("assets/<path:name>", views.govuk_asset, name="govuk_asset"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("upload/", include("uploads.urls")),
 ]
 

@@ -1,5 +1,5 @@
 """Project-wide pages: the health check, the index, the single sign-on pages (refused,
-signed out) and GOV.UK Frontend's assets."""
+signed out), GOV.UK Frontend's assets and the favicon."""
 
 import logging
 
@@ -46,6 +46,13 @@ def govuk_asset(request: HttpRequest, name: str) -> HttpResponse:
         return redirect(static(f"govuk/assets/{name}"), permanent=True)
     except ValueError:  # not among the collected static files
         raise Http404(name) from None
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for ``/favicon.ico`` on pages that name no icon (the admin's): a
+    redirect to GOV.UK Frontend's. Temporary, since the static file's name changes with
+    its content once collected. Needs no login."""
+    return redirect(static("govuk/assets/images/favicon.ico"))
 
 
 def signed_out(request: HttpRequest) -> HttpResponse:

@@ -1,7 +1,8 @@
-"""The health check and the index page."""
+"""The health check, the index page and the favicon."""
 
 import socket
 
+import lxml.html
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -77,3 +78,32 @@ def test_index_shows_the_service_to_a_logged_in_user(admin_client):
 
     assert response.status_code == 200
     assert "Data Store Service" in response.text
+
+
+@pytest.mark.django_db
+def test_index_links_the_api_documentation_once_in_the_footer(admin_client):
+    document = lxml.html.fromstring(admin_client.get(reverse("index")).content)
+
+    links = document.xpath("//a[normalize-space()='API documentation']")
+
+    assert [link.get("href") for link in links] == [reverse("api-docs")]
+    assert links[0].xpath("ancestor::footer")
+
+
+@pytest.mark.django_db
+def test_favicon_is_redirected_to_govuk_frontend_s_without_a_login(client):
+    response = client.get("/favicon.ico", follow=True)
+
+    assert response.redirect_chain == [("/static/govuk/assets/images/favicon.ico", 302)]
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"\x00\x00\x01\x00")
+
+
+@pytest.mark.django_db
+def test_pages_name_govuk_frontend_s_icons(client):
+    document = lxml.html.fromstring(client.get(reverse("login")).content)
+
+    icons = document.xpath("//link[@rel='icon']/@href")
+
+    assert "/static/govuk/assets/images/favicon.ico" in icons
+    assert all(client.get(icon).status_code == 200 for icon in icons)

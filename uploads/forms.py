@@ -29,6 +29,12 @@ ENCODING_CHOICES = [
 ]
 
 
+def fitting_size(value: str | None) -> int:
+    """The ``size`` (in characters) of a name input that shows ``value`` whole: two more
+    than its length, at least 10, at most 65 (a PostgreSQL name has at most 63 bytes)."""
+    return min(max(len(value or "") + 2, 10), 65)
+
+
 class NameField(forms.CharField):
     """A pipeline name, normalised as the model does before it is checked."""
 
@@ -124,9 +130,7 @@ class ColumnsForm(GovukFormMixin, forms.Form):
             self.fields[f"name_{index}"] = forms.CharField(
                 label=f"Column name for {shown}",
                 max_length=NAME_MAX_LENGTH,
-                widget=forms.TextInput(
-                    attrs={"class": "govuk-input--width-20", "spellcheck": "false"}
-                ),
+                widget=forms.TextInput(attrs={"class": "dss-input--fit", "spellcheck": "false"}),
             )
             self.fields[f"type_{index}"] = forms.ChoiceField(
                 label=f"Type of {shown}", choices=TYPE_CHOICES
@@ -142,6 +146,9 @@ class ColumnsForm(GovukFormMixin, forms.Form):
                 },
             )
         self.style_fields()
+        for index in range(len(self.headers)):
+            name = f"name_{index}"
+            self.fields[name].widget.attrs["size"] = fitting_size(self[name].value())
 
     def add_engine_errors(self, errors: dict[int, str], fields: dict[int, str]) -> None:
         """Show the engine's refusals (by 1-based column position; 0: the whole file) on

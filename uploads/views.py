@@ -29,6 +29,8 @@ State = PipelineDataFile.State
 SAMPLE_ROWS = 10
 # The verify page's column fields, and what it detected (``uploads.edits``).
 _CARRIED_FIELD = re.compile(r"detected|(name|type|date_format)_[0-9]+")
+# Where a URL shown on a page may break: after a "/" (not between two) or a ".".
+_URL_BREAKS = re.compile(r"(?<=[/.])(?!/)")
 # Where a file in each state is shown.
 PAGE_OF_STATE = {
     State.UPLOADING: "uploads:processing",
@@ -159,11 +161,10 @@ def verify(request: HttpRequest, slug: str, file_id) -> HttpResponse:
             columns.add_engine_errors(error.errors, error.fields)
         else:
             return redirect(page_of(data_file))
-    if columns.is_bound:
-        chosen = columns.column_types() if columns.is_valid() else inspection.names_and_types
-    else:
-        chosen = [(choice.name, choice.type) for choice in choices]
-    changes = compare_columns(inspection.current_columns, chosen)
+    # The warnings follow the choices the form shows: as posted after a refused "Yes" (a
+    # value it cannot take counts as unchanged), else the carried or detected ones.
+    shown = ColumnsForm.posted(request.POST, choices) if columns.is_bound else choices
+    changes = compare_columns(inspection.current_columns, [(c.name, c.type) for c in shown])
     return render(
         request,
         "uploads/verify.html",
@@ -263,8 +264,7 @@ def completed(request: HttpRequest, slug: str, file_id) -> HttpResponse:
         columns = [column for column in table.columns if column.name != "id"]
         page = read_page(table, columns, None, SAMPLE_ROWS, version_of(table))
         headers = [column.name for column in columns]
-        # Numbers come as exact JSON fragments; read them back as plain values to show.
-        rows = [row[1:] for row in orjson.loads(orjson.dumps(page.rows))]
+        rows = [[shown_value(value) for value in row[1:]] for row in page.rows]
     api_path = reverse("table-data", args=[pipeline.schema_name, pipeline.table_name])
     return render(
         request,
@@ -273,11 +273,28 @@ def completed(request: HttpRequest, slug: str, file_id) -> HttpResponse:
             "data_file": data_file,
             "pipeline": pipeline,
             "current": pipeline.current_version(),
-            "api_url": request.build_absolute_uri(api_path),
+            "api_url_pieces": url_pieces(request.build_absolute_uri(api_path)),
             "headers": headers,
             "rows": rows,
         },
     )
+
+
+def url_pieces(url: str) -> list[str]:
+    """``url`` in the pieces that a page may break it between: after each ``/`` (``//``
+    kept whole) and each ``.``, never inside a word (``table-data``)."""
+    return _URL_BREAKS.split(url)
+
+
+def shown_value(value) -> str:
+    """A value of a served row (``api.pages.read_page``) as the page shows it: as the API
+    writes it (numerics with the digits PostgreSQL stores, ``true``/``false``, dates and
+    timestamps as ISO 8601 text), text unquoted, and NULL as nothing."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
 
 
 @login_required

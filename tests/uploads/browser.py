@@ -187,6 +187,37 @@ def axe_violations(page) -> list[dict]:
     ]
 
 
+def text_lines(locator) -> list[str]:
+    """The text of ``locator``'s element as the browser lays it out, one string per line
+    (split where a character starts below the one before it)."""
+    return locator.evaluate(
+        """element => {
+            const lines = [];
+            let top = null;
+            const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                for (let i = 0; i < node.length; i++) {
+                    const range = document.createRange();
+                    range.setStart(node, i);
+                    range.setEnd(node, i + 1);
+                    const rect = range.getBoundingClientRect();
+                    if (top === null || rect.top > top + rect.height / 2) {
+                        lines.push("");
+                        top = rect.top;
+                    }
+                    lines[lines.length - 1] += node.data[i];
+                }
+            }
+            return lines;
+        }"""
+    )
+
+
+def page_overflows(page) -> bool:
+    """Whether the page is wider than the window (it scrolls sideways as a whole)."""
+    return page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+
+
 class Pages:
     """Screenshots and accessibility checks of each page the journey shows."""
 

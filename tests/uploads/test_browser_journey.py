@@ -15,6 +15,7 @@ from django.db import connection
 from tests.api.builders import make_client, sign
 from tests.api.servers import free_port
 from tests.uploads import browser
+from uploads.models import Pipeline, PipelineDataFile
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -191,6 +192,26 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     pages.check(page, "completed")
     api_url = page.inner_text("#api-url")
     assert api_url == f"{base_url}/api/v1/table-data/acme.regions/L0"
+    # On any window the URL wraps only after a "/" or a ".", and selects as one string.
+    wrapped = {}
+    for width in (1200, 768, 320, 375):  # ending at a phone's width, for the screenshot
+        page.set_viewport_size({"width": width, "height": 900})
+        wrapped[width] = browser.text_lines(page.locator("#api-url"))
+        assert "".join(wrapped[width]) == api_url
+        assert all(line.endswith(("/", ".")) for line in wrapped[width][:-1]), wrapped
+        assert not browser.page_overflows(page), width
+    assert len(wrapped[320]) > 1 and len(wrapped[1200]) == 1, wrapped
+    selected = page.evaluate(
+        """() => {
+            getSelection().selectAllChildren(document.getElementById("api-url"));
+            const selected = getSelection().toString();
+            getSelection().removeAllRanges();
+            return selected;
+        }"""
+    )
+    assert selected == api_url
+    pages.check(page, "completed-narrow")
+    page.set_viewport_size({"width": 1280, "height": 900})
     assert "North" in page.inner_text("#loaded-rows")
 
     first = table_data(base_url, hawk_client, "acme.regions")["results"]
@@ -285,6 +306,72 @@ def test_the_upload_journey_from_login_to_restoring_a_version(journey, tmp_path)
     # Only the provider's own pages ask for something elsewhere (a web font).
     blocked = network.blocked
     assert blocked and not [page for _, page in blocked if page.startswith(base_url)], blocked
+    context.close()
+
+
+# A second version of a pipeline whose current version has these columns: the verify page
+# shows "Current version" with them, and "Placed On" (day first) a date format too.
+CURRENT_COLUMNS = [
+    ["order_ref", "text"],
+    ["placed_on", "date"],
+    ["quantity", "integer"],
+    ["unit_price", "numeric"],
+]
+WIDE_VERSION = (
+    "Order Ref,Placed On,Quantity,Unit Price,Customer Reference Number,Delivery Postcode\n"
+    "A-100,31/01/2024,3,12.50,CUST-000123,SW1A 2AA\n"
+)
+# Phone, tablet and desktop widths (CSS pixels).
+WIDTHS = (375, 768, 1200)
+
+
+def name_inputs_cut_off(page) -> list[dict]:
+    """The verify page's "Loads as" inputs whose value does not fit in them."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll("#columns input[name^=name_]")]
+            .filter(input => input.scrollWidth > input.clientWidth)
+            .map(input => ({value: input.value, width: input.getBoundingClientRect().width}))"""
+    )
+
+
+def test_the_verify_page_shows_whole_column_names_and_the_current_version_at_any_width(
+    journey, tmp_path
+):
+    base_url, chromium, network = journey
+    pages = browser.Pages(browser.ARTIFACTS / "verify-layout")
+    pipeline = in_database(Pipeline.objects.create, organisation="acme", dataset="orders")
+    in_database(
+        PipelineDataFile.objects.create,
+        pipeline=pipeline,
+        original_name="orders-1.csv",
+        state=PipelineDataFile.State.COMPLETED,
+        column_types=CURRENT_COLUMNS,
+    )
+    (tmp_path / "orders-2.csv").write_text(WIDE_VERSION)
+    context = chromium.new_context(viewport={"width": WIDTHS[-1], "height": 900})
+    context.route("**/*", network.handle)
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
+    page = context.new_page()
+    log_in(page, base_url, f"ann@{browser.ALLOWED_DOMAIN}")
+    page.wait_for_url(f"{base_url}/upload/")
+
+    upload(page, base_url, pipeline.slug, tmp_path / "orders-2.csv")
+
+    assert name_input(page, "Customer Reference Number").input_value() == (
+        "customer_reference_number"
+    )
+    laid_out = {}
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        pages.check(page, f"verify-{width}")
+        laid_out[width] = {
+            "current version shown": page.locator("#current-columns").is_visible(),
+            "names cut off": name_inputs_cut_off(page),
+            # A narrow window scrolls the columns table, not the page.
+            "page wider than the window": browser.page_overflows(page),
+        }
+    fine = {"current version shown": True, "names cut off": [], "page wider than the window": False}
+    assert laid_out == dict.fromkeys(WIDTHS, fine)
     context.close()
 
 

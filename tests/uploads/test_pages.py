@@ -3,6 +3,8 @@ summaries, CSRF, and the state each page belongs to. The whole journey in a brow
 test_browser_journey.py."""
 
 import uuid
+from datetime import date, datetime
+from decimal import Decimal
 
 import lxml.html
 import pytest
@@ -303,7 +305,52 @@ def test_the_completed_page_shows_the_first_rows_of_the_served_table(admin_clien
 
     assert response.status_code == 200
     assert "north" in response.text and "south" in response.text
-    assert f"/api/v1/table-data/{pipeline.schema_name}/L0" in response.text
+    api_url = lxml.html.fromstring(response.content).get_element_by_id("api-url")
+    assert (
+        api_url.text_content() == f"http://testserver/api/v1/table-data/{pipeline.schema_name}/L0"
+    )
+    # It may wrap after a "/" or a ".", never inside "table-data".
+    assert [piece.text for piece in api_url.xpath(".//span")] == [
+        "http://",
+        "testserver/",
+        "api/",
+        "v1/",
+        "table-data/",
+        "acme.",
+        "things/",
+        "L0",
+    ]
+    assert len(api_url.xpath(".//wbr")) == 7
+
+
+def test_the_completed_page_shows_values_as_stored_and_served(admin_client, pipeline):
+    columns = {
+        "amount": "numeric",
+        "count": "integer",
+        "placed_on": "date",
+        "seen_at": "timestamp",
+        "paid": "boolean",
+        "note": "text",
+    }
+    rows = [
+        (Decimal("12.50"), 3, date(2024, 1, 31), datetime(2024, 1, 31, 9, 5), True, "a, b"),
+        (Decimal("0.000"), -7, None, None, False, None),
+    ]
+    TableBuilder().create(pipeline.schema_name, "L0", columns, rows)
+    data_file = PipelineDataFile.objects.create(
+        pipeline=pipeline, original_name="a.csv", state=State.COMPLETED
+    )
+
+    response = admin_client.get(reverse("uploads:completed", args=[pipeline.slug, data_file.pk]))
+
+    table = lxml.html.fromstring(response.content).get_element_by_id("loaded-rows")
+    assert [cell.text_content() for cell in table.xpath(".//th")] == list(columns)
+    assert [
+        [cell.text_content() for cell in row.xpath("td")] for row in table.xpath(".//tbody/tr")
+    ] == [
+        ["12.50", "3", "2024-01-31", "2024-01-31T09:05:00", "true", "a, b"],
+        ["0.000", "-7", "", "", "false", ""],
+    ]
 
 
 @pytest.mark.django_db
@@ -464,3 +511,55 @@ def test_a_reread_keeps_the_edits_of_columns_whose_header_is_still_there(checked
     assert response.context["carried"].kept == 2
     # Without the token the page's form carries, the post is refused.
     assert checked_client.post(verify_url(data_file), {"action": "reread"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "then",
+    [
+        # Read again another way: the edited type is carried to the new read.
+        {"quote": "'", "action": "reread"},
+        # "Yes" refused for another column's name: the page shows what was posted.
+        {"name_2": "1st", "action": "load"},
+    ],
+    ids=["reread", "refused-yes"],
+)
+def test_the_warnings_follow_the_types_the_page_shows(checked_client, pipeline, then):
+    PipelineDataFile.objects.create(
+        pipeline=pipeline,
+        original_name="v1.csv",
+        state=State.COMPLETED,
+        column_types=[["order_ref", "text"], ["placed_on", "date"]],
+    )
+    data_file = upload(b"order_ref,placed_on,note\nA-1,soon,x\n", "v2.csv", pipeline)
+    first = checked_client.get(verify_url(data_file))
+    changed = "column placed_on changes type from date to text"
+    assert [change.message for change in first.context["warnings"]] == [changed]
+    assert changed in first.text
+
+    data = page_form(first) | {"type_1": "date"} | then
+    response = checked_client.post(verify_url(data_file), data)
+
+    assert page_form(response)["type_1"] == "date"
+    assert response.context["warnings"] == []
+    assert "changes type" not in response.text
+    assert "govuk-warning-text" not in response.text
+
+
+def test_each_name_input_is_as_wide_as_the_name_it_shows(checked_client, pipeline):
+    data_file = upload(b"Customer Reference Number,id\nC-1,1\n", "c.csv", pipeline)
+    first = checked_client.get(verify_url(data_file))
+    long_name = "customer_reference_number_given_by_the_sales_system"
+    data = page_form(first) | {"name_0": long_name, "name_1": "1st", "action": "load"}
+
+    refused = checked_client.post(verify_url(data_file), data)
+
+    def sizes(response) -> list[str]:
+        document = lxml.html.fromstring(response.content)
+        return [
+            field.get("size") for field in document.xpath("//input[starts-with(@name, 'name_')]")
+        ]
+
+    # Two characters more than the name, at least ten.
+    assert sizes(first) == ["27", "10"]
+    assert refused.status_code == 400
+    assert sizes(refused) == [str(len(long_name) + 2), "10"]
