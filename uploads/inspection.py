@@ -105,7 +105,6 @@ class Inspection:
     rows_seen: int = 0
     complete: bool = False
     current_columns: list[tuple[str, str]] = field(default_factory=list)
-    changes: list[ColumnChange] = field(default_factory=list)
     problem: str = ""
 
     @property
@@ -159,7 +158,6 @@ def inspect_upload(
     current = data_file.pipeline.current_version()
     if current is not None and current.pk != data_file.pk:
         inspection.current_columns = [tuple(pair) for pair in current.column_types]
-        inspection.changes = compare_columns(inspection.current_columns, inspection.names_and_types)
     return inspection
 
 

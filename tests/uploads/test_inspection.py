@@ -6,7 +6,7 @@ import pytest
 
 from pipelines.names import MAX_IDENTIFIER_BYTES, identifier_bytes
 from tests.uploads.builders import make_pipeline, upload, upload_case, workbook_bytes
-from uploads.inspection import InspectionOptions, inspect_upload
+from uploads.inspection import InspectionOptions, compare_columns, inspect_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -182,7 +182,8 @@ def test_changes_from_the_current_version_are_listed():
     )
     inspection = inspect_upload(upload(b"a,c\nx,1\n", pipeline=pipeline))
     assert inspection.current_columns == [("a", "integer"), ("b", "text")]
-    assert [change.message for change in inspection.changes] == [
+    changes = compare_columns(inspection.current_columns, inspection.names_and_types)
+    assert [change.message for change in changes] == [
         "column b is in the current version but not in this file",
         "column a changes type from integer to text",
         "column c is new",
