@@ -22,6 +22,8 @@ if settings.OIDC_ENABLED:
 
     urlpatterns += [
         path("admin/login/", admin_login, name="admin_login"),
+        # Admin's "Log out" ends the provider's session too, as the pages' "Sign out" does.
+        path("admin/logout/", OIDCLogoutView.as_view(), name="admin_logout"),
         path("login/refused/", views.login_refused, name="login_refused"),
         path("logout/", OIDCLogoutView.as_view(), name="logout"),
         path("signed-out/", views.signed_out, name="signed_out"),

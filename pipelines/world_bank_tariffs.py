@@ -330,11 +330,15 @@ def transform(conn: psycopg.Connection, options: TransformOptions) -> int:
         prepare(conn, options)
         with conn.cursor() as cursor:
             products = _products(cursor, options)
-        if not products and not options.resume:
-            raise TransformError(_nothing_to_build(options))
         logger.info("%s: building %d product(s)", SCHEMA, len(products))
         for start in range(0, len(products), options.batch):
             build_products(conn, products[start : start + options.batch])
+        # An empty build never replaces the served table (no inputs, products that match
+        # nothing, a --continue with nothing interrupted to continue).
+        with conn.cursor() as cursor:
+            cursor.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(_table(BUILDING)))
+            if not cursor.fetchone()[0]:
+                raise TransformError(_nothing_to_build(options))
         return _swap(conn)
     finally:
         with conn.cursor() as cursor:

@@ -259,6 +259,45 @@ def test_signing_out_sends_the_person_to_the_provider_s_end_session_endpoint(sig
     assert "You have signed out of the Data Store Service and of single sign-on." in page
 
 
+ADMIN_SIGN_OUT = textwrap.dedent(
+    """
+    import json, django
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    user = get_user_model().objects.create(username="ann", email="ann@example.gov.uk",
+                                           is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session["oidc_id_token"] = "header.payload.signature"
+    session.save()
+    signed_out = client.post("/admin/logout/")
+    print(json.dumps({"status": signed_out.status_code, "location": signed_out["Location"]}))
+    """
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_s_log_out_ends_the_provider_s_session_too(signed_in):
+    result = run(
+        [sys.executable, "-c", ADMIN_SIGN_OUT],
+        {
+            **signed_in,
+            "OIDC_OP_LOGOUT_ENDPOINT": LOGOUT_ENDPOINT,
+            "DJANGO_SETTINGS_MODULE": "dss.test_settings",
+            "ALLOWED_HOSTS": "testserver",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+
+    assert answer["status"] == 302
+    location = urlsplit(answer["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == f"{PROVIDER}session/end"
+    assert parse_qs(location.query)["id_token_hint"] == ["header.payload.signature"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_without_an_end_session_endpoint_signing_out_ends_only_the_service_s_session(signed_in):
     answer = sign_out(signed_in)

@@ -176,6 +176,18 @@ def test_a_transform_with_nothing_to_build_fails_saying_so_and_keeps_the_served_
     assert len(assumed(pg, 201)) == PAIRS
 
 
+def test_a_continued_transform_with_nothing_to_build_keeps_the_served_table(
+    pg, settings, inputs
+):
+    run_transform(settings, products="201")
+
+    run = run_transform(settings, products="999", **{"continue": True})
+
+    [(_, message)] = run.failures
+    assert "nothing to build" in message
+    assert len(assumed(pg, 201)) == PAIRS
+
+
 def test_the_replaced_transform_table_is_kept_as_an_earlier_version(pg, settings, inputs):
     run_transform(settings, products="201")
     first = pg.execute("""SELECT '"world_bank.tariff"."L1"'::regclass::oid""").fetchone()[0]
