@@ -306,6 +306,9 @@ if RETENTION_SECONDS < 0:
 TABLE_VERSION_RETENTION = timedelta(seconds=RETENTION_SECONDS)
 UPLOAD_INFERENCE_ROWS = env_int("DSS_UPLOAD_INFERENCE_ROWS", 100_000)
 UPLOAD_MAX_BYTES = env_int("DSS_UPLOAD_MAX_BYTES", 1 << 30)
+# The verify page posts three fields a column (name, type, date format) and a table holds up
+# to 1,600 columns; Django's default of 1,000 fields refused files of 331 columns or more.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 3 * 1600 + 100
 DATAFLOW_BASE_URL = env_str("DATAFLOW_BASE_URL")
 DATAFLOW_HAWK_ID = env_str("DATAFLOW_HAWK_ID")
 DATAFLOW_HAWK_KEY = env_str("DATAFLOW_HAWK_KEY")

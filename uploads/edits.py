@@ -31,11 +31,14 @@ class Choice:
 @dataclass
 class Carried:
     """The choices after a re-read, one per column of the new read; ``kept`` counts the
-    columns that kept an edit, ``lost`` the edited columns whose header is gone."""
+    columns that kept an edit, ``lost`` the edited columns whose header is gone;
+    ``unchecked``: the person asked to load the file, but this read's columns are not the
+    ones they saw."""
 
     choices: list[Choice] = field(default_factory=list)
     kept: int = 0
     lost: int = 0
+    unchecked: bool = False
 
 
 def detected(columns: Sequence[InspectedColumn]) -> list[Choice]:

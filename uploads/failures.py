@@ -15,6 +15,7 @@ verify page's refusals use the same words (``Place``, ``wrong_count``,
 ``value_without_header``, ``undecodable``).
 """
 
+import logging
 import posixpath
 import re
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from pipelines.encodings import codec_name
 from pipelines.loading import LoadError
 from pipelines.reading import NoDataRows, ReadError, TextRows, UndecodableBytes, read_rows
 from uploads.models import PipelineDataFile
+
+logger = logging.getLogger(__name__)
 
 BAD_FORMAT = "22P04"  # COPY: extra or missing values, a quoted value never closed
 OUT_OF_RANGE = "22003"
@@ -151,6 +154,9 @@ def find_row(
         with storage.open_file(data_file.data_key) as stream:
             return _find_row(read_rows(stream, file_format, Place.of(data_file).file), line)
     except (ReadError, OSError):
+        return None
+    except Exception:  # a storage error (S3's own) must not leave the upload unmarked
+        logger.exception("upload %s: could not read the file again to find its row", data_file.pk)
         return None
 
 

@@ -132,9 +132,13 @@ class _Limited:
             raise UploadTooLarge(too_large_message(self.label, self.limit))
         return data
 
+    def seekable(self) -> bool:
+        # The storage reads it as a stream, once: S3's upload asks before it rewinds.
+        return False
+
     def __getattr__(self, name: str):
-        if name in ("seek", "tell", "seekable"):
-            raise AttributeError(name)  # storage then reads it as a stream, once
+        if name in ("seek", "tell"):
+            raise AttributeError(name)
         return getattr(self.stream, name)
 
     def chunks(self, chunk_size: int = 1 << 20):

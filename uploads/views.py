@@ -139,16 +139,21 @@ def verify(request: HttpRequest, slug: str, file_id) -> HttpResponse:
         )
     detected = edits.detected(inspection.columns)
     choices, carried = detected, None
-    if request.method == "POST" and action != "load":
+    previous = edits.from_json(request.POST.get("detected", ""))
+    # "Yes" on a page whose columns this read does not give (the person changed how the file
+    # is read, then pressed "Yes" instead of reading it again) is a re-read: the columns are
+    # shown to be checked, never loaded as the other read's fields by position.
+    read_again = request.method == "POST" and (action != "load" or previous != detected)
+    if read_again:
         # Read again another way: the column choices the person changed are kept.
-        previous = edits.from_json(request.POST.get("detected", ""))
         posted = ColumnsForm.posted(request.POST, previous)
         carried = edits.carry_edits(previous, posted, detected)
+        carried.unchecked = action == "load"
         choices = carried.choices
     headers = [column.header for column in inspection.columns]
     columns = ColumnsForm(
         headers,
-        request.POST if action == "load" else None,
+        request.POST if action == "load" and not read_again else None,
         initial=ColumnsForm.initial_of(choices),
         date_hints=date_hints(inspection),
     )

@@ -176,9 +176,7 @@ def test_a_transform_with_nothing_to_build_fails_saying_so_and_keeps_the_served_
     assert len(assumed(pg, 201)) == PAIRS
 
 
-def test_a_continued_transform_with_nothing_to_build_keeps_the_served_table(
-    pg, settings, inputs
-):
+def test_a_continued_transform_with_nothing_to_build_keeps_the_served_table(pg, settings, inputs):
     run_transform(settings, products="201")
 
     run = run_transform(settings, products="999", **{"continue": True})

@@ -12,9 +12,10 @@ import pytest
 
 from pipelines import storage
 from tests.uploads.builders import make_pipeline, rows_of, upload, verified, workbook_bytes
+from uploads.failures import find_row
 from uploads.inspection import InspectionOptions, inspect_upload
 from uploads.models import Pipeline, PipelineDataFile
-from uploads.processing import process
+from uploads.processing import process, upload_dataset
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -250,3 +251,17 @@ def test_a_workbook_s_failure_names_the_workbook_its_sheet_and_the_row_in_the_sh
         'budget.xlsx, sheet "Counts": row 3 (row 4 of the sheet), column count: the value '
         f'"lots" is not a whole number. {FIX_OR_TEXT}'
     )
+
+
+def test_a_storage_error_while_finding_the_row_still_words_the_failure(
+    s3_storage, s3_client, caplog
+):
+    data_file = verified(upload(b"name,count\na,1\nb,x\n", "data.csv", make_pipeline()))
+    # The bucket goes away between the load and the message: S3's own error, not OSError.
+    s3_client.delete_object(Bucket=s3_storage, Key=data_file.data_key)
+    s3_client.delete_bucket(Bucket=s3_storage)
+
+    found = find_row(data_file, upload_dataset(data_file).file_format, 3)
+
+    assert found is None
+    assert "could not read the file again to find its row" in caplog.text

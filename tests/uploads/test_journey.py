@@ -3,6 +3,7 @@
 import pytest
 
 from tests.uploads.builders import upload, upload_case
+from uploads.inspection import inspect_upload
 from uploads.journey import VerificationError, restore_version, verify_upload
 from uploads.models import PipelineDataFile
 
@@ -91,3 +92,13 @@ def _completed(data_file: PipelineDataFile) -> PipelineDataFile:
     data_file.state = "completed"
     data_file.save(update_fields=["state"])
     return data_file
+
+
+def test_an_upload_streams_into_an_s3_bucket(s3_storage, s3_client):
+    data = b"name,count\n" + b"".join(b"row %d,%d\n" % (n, n) for n in range(50_000))
+
+    data_file = upload(data, "counts.csv")
+
+    stored = s3_client.get_object(Bucket=s3_storage, Key=data_file.storage_key)["Body"].read()
+    assert stored == data
+    assert inspect_upload(data_file).ok

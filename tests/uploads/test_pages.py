@@ -47,7 +47,7 @@ def load_form(response) -> dict[str, str]:
     dialect = response.context["dialect"]
     data = {name: form[name].value() for name in form.fields}
     data |= {name: dialect[name].value() for name in dialect.fields}
-    return data
+    return data | {"detected": response.context["detected"]}
 
 
 @pytest.fixture
@@ -563,3 +563,36 @@ def test_each_name_input_is_as_wide_as_the_name_it_shows(checked_client, pipelin
     assert sizes(first) == ["27", "10"]
     assert refused.status_code == 400
     assert sizes(refused) == [str(len(long_name) + 2), "10"]
+
+
+def test_yes_on_a_file_of_many_columns_stores_them_all(checked_client, pipeline):
+    width = 600  # three fields a column: well past Django's default limit of 1,000 fields
+    header = ",".join(f"c{number}" for number in range(width))
+    row = ",".join(str(number) for number in range(width))
+    data_file = upload(f"{header}\n{row}\n".encode(), "wide.csv", pipeline)
+    data = page_form(checked_client.get(verify_url(data_file))) | {"action": "load"}
+
+    response = checked_client.post(verify_url(data_file), data)
+
+    assert response.status_code == 302, response.content.decode()[:500]
+    data_file.refresh_from_db()
+    assert len(data_file.column_types) == width
+
+
+def test_yes_after_changing_how_the_file_is_read_reads_it_again_and_loads_nothing(
+    checked_client, pipeline
+):
+    data_file = upload(b"name,d\na,01/02/2024\n", "a.csv", pipeline)
+    data = page_form(checked_client.get(verify_url(data_file))) | {"action": "load"}
+
+    response = checked_client.post(verify_url(data_file), data | {"delimiter": ";"})
+
+    assert response.status_code == 200
+    assert "was read again and not loaded" in response.text
+    data_file.refresh_from_db()
+    assert data_file.state == State.UPLOADED
+    again = page_form(response) | {"action": "load"}
+    assert again["delimiter"] == ";" and "name_1" not in again
+    assert checked_client.post(verify_url(data_file), again).status_code == 302
+    data_file.refresh_from_db()
+    assert data_file.column_types == [["name_d", "text"]]
