@@ -67,11 +67,14 @@ class Version:
 
 
 # The current version, unless rows were added since by something other than a load (a load
-# records its version in its own transaction).
+# records its version in its own transaction). The table comes first, in FROM: PostgreSQL
+# locks it there, waiting for a swap that holds it and then finding the name again, before
+# it resolves the name in WHERE to an OID. (With the table in a subquery of WHERE, the OID
+# was of the table the swap replaced, no version matched, and a needless one was recorded.)
 CURRENT_VERSION = sql.SQL(
-    "SELECT id FROM {} WHERE schema_name = %s AND table_name = %s AND replaced IS NULL "
-    "AND table_oid = %s::regclass::oid AND max_id >= (SELECT coalesce(max(id), 0) FROM {}) "
-    "ORDER BY id DESC LIMIT 1"
+    "SELECT v.id FROM (SELECT coalesce(max(id), 0) AS top FROM {table}) AS t, {versions} AS v "
+    "WHERE v.schema_name = %s AND v.table_name = %s AND v.replaced IS NULL "
+    "AND v.table_oid = %s::regclass::oid AND v.max_id >= t.top ORDER BY v.id DESC LIMIT 1"
 )
 # The version's largest id, while it is kept and held by the table the query reads; NULL
 # (no rows) otherwise. The table's name is resolved after the query has locked the table it
@@ -90,7 +93,7 @@ def current_version(table: ServedTable) -> int:
     """The id of ``table``'s current version; one is recorded when it has none (a table
     that no load has changed since versions are kept, or one written to otherwise)."""
     params = [table.schema, table.name, table.identifier().as_string(None)]
-    found = run(CURRENT_VERSION.format(VERSIONS, table.identifier()), params)
+    found = run(CURRENT_VERSION.format(table=table.identifier(), versions=VERSIONS), params)
     if found:
         return found[0][0]
     return run(*record_statement(table.schema, table.name))[0][0]

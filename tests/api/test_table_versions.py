@@ -12,9 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
+from django.db import connection
 
+from api import pages
+from api.served_tables import find_table
 from pipelines.datasets import Mode
+from pipelines.loading import load_file
+from pipelines.reading import read_bytes
 from pipelines.versions import SCHEMA, drop_expired
 from tests.api.reloads import DATASET, expected_rows, load_version
 
@@ -232,3 +238,32 @@ def test_a_version_of_another_table_is_not_kept_for_this_one(served, tables, haw
     tables.create("acme.other", "L0", {"name": "text"}, [("a",)])
     response = hawk_get(f"/api/v1/table-data/acme.other/L0?version={served}")
     assert response.status_code == 410
+
+
+def test_a_first_page_asked_for_during_a_swap_begins_on_the_swap_s_version(served, conninfo):
+    """The first page's version lookup waits for the swap that holds the table, then finds
+    the version the swap recorded (it once resolved the replaced table's name, matched no
+    version and recorded a needless one)."""
+    table = find_table(DATASET.schema, "L0")
+    found: list[int] = []
+
+    def first_page_version() -> None:
+        with connection.cursor():  # this thread's own connection to the test database
+            found.append(pages.current_version(table))
+
+    with psycopg.connect(conninfo) as swapper:
+        with swapper.transaction():
+            data = b"a,b\n" + b"".join(b"%d,swapped\n" % n for n in range(5))
+            files = [read_bytes(data, DATASET, "swap.csv")]
+            load_file(swapper, DATASET, files, datafile="swap.csv", rebuild=True)
+            swapped = swapper.execute(
+                "SELECT max(id) FROM dss_versions.versions WHERE schema_name = %s",
+                (DATASET.schema,),
+            ).fetchone()[0]
+            reader = threading.Thread(target=first_page_version)
+            reader.start()
+            time.sleep(0.5)  # the reader waits for the swap's lock
+            assert reader.is_alive()
+        reader.join(timeout=30)
+
+    assert found == [swapped]
