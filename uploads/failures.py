@@ -261,7 +261,7 @@ def _value_message(
         and kind == "integer"
         and re.match(WHOLE_NUMBER, value) is not None
     )
-    date_format = (data_file.date_formats or {}).get(name)
+    date_format = data_file.date_format_of(name)
     if out_of_range and kind in TOO_LARGE:
         why, todo = TOO_LARGE[kind], CHOOSE_NUMERIC if kind == "integer" else CHOOSE_TEXT
     elif file_format.decimal_comma and kind in NOT_A_WITH_DECIMAL_COMMA:

@@ -167,12 +167,16 @@ class PipelineDataFile(models.Model):
     def column_names(self) -> list[str]:
         return [name for name, _ in self.column_types]
 
+    def date_format_of(self, name: str) -> str | None:
+        """The declared date format of column ``name``; None for ISO 8601 or no date."""
+        return (self.date_formats or {}).get(name)
+
     @property
     def columns_shown(self) -> list[tuple[str, str, str]]:
         """Each column's name, type and date format as a person reads it (``DD/MM/YYYY``;
         empty when it declares none)."""
-        formats = self.date_formats or {}
-        return [
-            (name, kind, describe(formats[name]) if name in formats else "")
-            for name, kind in self.column_types
-        ]
+        shown = []
+        for name, kind in self.column_types:
+            date_format = self.date_format_of(name)
+            shown.append((name, kind, describe(date_format) if date_format else ""))
+        return shown

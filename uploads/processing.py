@@ -30,13 +30,12 @@ def upload_dataset(data_file: PipelineDataFile) -> Dataset:
     """The dataset definition of an upload: its chosen names, types and date formats, read
     as verified."""
     pipeline = data_file.pipeline
-    date_formats = data_file.date_formats or {}
     return Dataset(
         organisation=pipeline.organisation,
         name=pipeline.dataset,
         mode=Mode.INCREMENTAL,
         columns=tuple(
-            Column(name, kind, date_format=date_formats.get(name))
+            Column(name, kind, date_format=data_file.date_format_of(name))
             for name, kind in data_file.column_types
         ),
         file_format=upload_file_format(
