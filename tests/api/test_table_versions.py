@@ -114,15 +114,21 @@ def test_reads_by_next_while_another_process_reloads_end_on_the_version_they_beg
     assert spanning >= 3, (reads, spanning)
 
 
+def first_page_then_swap(pg, hawk_get, settings) -> dict:
+    """The first page (10 rows) of DATASET's version 0, read before version 1 swaps in."""
+    settings.PAGINATION_SIZE = 10
+    first = hawk_get("/api/v1/table-data/test.reloaded/L0").json()
+    load_version(pg, DATASET, 1)  # a swap
+    return first
+
+
 def test_a_page_of_a_version_kept_past_its_retention_answers_410_with_a_json_error(
     served,
     pg,
     hawk_get,
     settings,
 ):
-    settings.PAGINATION_SIZE = 10
-    first = hawk_get("/api/v1/table-data/test.reloaded/L0").json()
-    load_version(pg, DATASET, 1)  # a swap
+    first = first_page_then_swap(pg, hawk_get, settings)
     second = hawk_get(path(first["next"]))
     assert second.status_code == 200
     assert second.json()["values"][0] == list(expected_rows(0)[10])
@@ -168,9 +174,7 @@ def test_a_retained_table_dropped_once_expired_answers_410_and_frees_its_table(
     hawk_get,
     settings,
 ):
-    settings.PAGINATION_SIZE = 10
-    first = hawk_get("/api/v1/table-data/test.reloaded/L0").json()
-    load_version(pg, DATASET, 1)
+    first = first_page_then_swap(pg, hawk_get, settings)
     retained = pg.execute(
         "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE nspname = %s AND relkind = 'r' AND relname <> 'versions'",
