@@ -305,6 +305,10 @@ if RETENTION_SECONDS < 0:
     raise SystemExit("DSS_TABLE_VERSION_RETENTION: must be a number of seconds, 0 or more")
 TABLE_VERSION_RETENTION = timedelta(seconds=RETENTION_SECONDS)
 UPLOAD_INFERENCE_ROWS = env_int("DSS_UPLOAD_INFERENCE_ROWS", 100_000)
+# Connections that COPY a large file into a new table at once (pipelines.copy_streams).
+COPY_STREAMS = env_int("DSS_COPY_STREAMS", 2)
+if not 1 <= COPY_STREAMS <= 16:
+    raise SystemExit(f"DSS_COPY_STREAMS={COPY_STREAMS}: must be between 1 and 16")
 UPLOAD_MAX_BYTES = env_int("DSS_UPLOAD_MAX_BYTES", 1 << 30)
 # The verify page posts three fields a column (name, type, date format) and a table holds up
 # to 1,600 columns; Django's default of 1,000 fields refused files of 331 columns or more.

@@ -13,6 +13,7 @@ convert. ``copy_problem`` reads PostgreSQL's errors into their parts (``CopyProb
 import csv
 import queue
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -21,7 +22,8 @@ from psycopg.copy import QueuedLibpqWriter
 
 from pipelines.datasets import Column, Dataset
 from pipelines.date_formats import parse_date_format
-from pipelines.reading import ReadFile
+from pipelines.reading import ReadError, ReadFile
+from pipelines.row_ids import RowIds
 
 NUMERIC_TYPES = frozenset({"numeric", "double precision", "integer", "bigint"})
 # Numbers written 1.234,56 or 87,5 (a point groups thousands, a comma starts the decimals);
@@ -164,17 +166,64 @@ def copy_file(
     read_file: ReadFile,
     columns: list[str],
     *,
+    first_id: int | None = None,
     freeze: bool = False,
 ) -> int:
     """COPY ``read_file`` into ``columns`` of ``table`` (in the file's order); the row count.
 
+    ``first_id``: each row is given its ``id`` with its values, ``first_id``, ``first_id + 1``,
+    ... in file order (``pipelines.row_ids``); else ``table`` draws them itself.
+
     ``freeze``: ``table`` was made in this transaction, so its rows are written frozen
     (COPY FREEZE): the scan that builds its keys then sets no hint bits, rewriting no page.
+    Raises ``ReadError`` (nothing copied) should COPY read another number of rows than were
+    given ids.
     """
+    if first_id is None:
+        statement = copy_statement(dataset, table, read_file, columns, freeze=freeze)
+        return send_chunks(cursor, statement, read_file.chunks)
+    ids = row_ids_of(dataset, read_file, first_id)
+    statement = copy_statement(dataset, table, read_file, ["id", *columns], freeze=freeze)
+    rows = send_chunks(cursor, statement, ids.apply(read_file.chunks))
+    check_row_count(read_file, rows, ids)
+    return rows
+
+
+def row_ids_of(dataset: Dataset, read_file: ReadFile, first_id: int) -> RowIds:
+    """The ``RowIds`` that number ``read_file``'s rows from ``first_id`` on."""
     file_format = dataset.file_format
+    eol = read_file.line_breaks.eol
+    return RowIds(
+        first_id, eol, file_format.delimiter, file_format.quote, header=read_file.has_header
+    )
+
+
+def check_row_count(read_file: ReadFile, rows: int, ids: RowIds) -> None:
+    """``ReadError`` unless COPY read as many rows as ``ids`` numbered (else ids and rows
+    would not match: nothing of such a load may stay)."""
+    if rows != ids.count:
+        raise ReadError(
+            f"{read_file.label}: COPY read {rows} rows where {ids.count} rows were counted; "
+            "nothing was loaded"
+        )
+
+
+def copy_statement(
+    dataset: Dataset,
+    table: sql.Composable,
+    read_file: ReadFile,
+    columns: list[str],
+    *,
+    header: bool | None = None,
+    freeze: bool = False,
+) -> sql.Composable:
+    """The COPY statement that reads ``read_file``'s chunks into ``columns`` of ``table``
+    (``header``: whether the chunks start with the header line; the file's, by default)."""
+    file_format = dataset.file_format
+    header = read_file.has_header if header is None else header
     options = [
         sql.SQL("FORMAT csv"),
-        sql.SQL("HEADER {}").format(sql.SQL("true" if read_file.has_header else "false")),
+        sql.SQL("HEADER {}").format(sql.SQL("true" if header else "false")),
         sql.SQL("DELIMITER {}").format(sql.Literal(file_format.delimiter)),
         sql.SQL("QUOTE {}").format(sql.Literal(file_format.quote)),
         sql.SQL("ENCODING {}").format(sql.Literal(read_file.copy_encoding)),
@@ -186,15 +235,19 @@ def copy_file(
         options.append(
             sql.SQL("FORCE_NULL ({})").format(sql.SQL(", ").join(map(sql.Identifier, forced)))
         )
-    statement = sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
+    return sql.SQL("COPY {} ({}) FROM STDIN WITH ({})").format(
         table,
         sql.SQL(", ").join(map(sql.Identifier, columns)),
         sql.SQL(", ").join(options),
     )
+
+
+def send_chunks(cursor: psycopg.Cursor, statement: sql.Composable, chunks: Iterable[bytes]) -> int:
+    """Run the COPY ``statement`` with ``chunks`` as its data; the rows it copied."""
     # A writer thread sends each chunk while this thread reads and rewrites the next one:
     # the reading layer's work overlaps PostgreSQL's parsing instead of adding to it.
     with cursor.copy(statement, writer=_BoundedQueuedWriter(cursor)) as copy:
-        for chunk in read_file.chunks:
+        for chunk in chunks:
             copy.write(chunk)
     return cursor.rowcount
 
@@ -272,8 +325,17 @@ def copy_problem(
     label: str,
     dataset: Dataset | None = None,
     read_file: ReadFile | None = None,
+    *,
+    numbered: bool = False,
+    line_in_file: Callable[[int], int] | None = None,
 ) -> CopyProblem:
-    """What ``error`` says went wrong with the file ``label``, in parts (``CopyProblem``)."""
+    """What ``error`` says went wrong with the file ``label``, in parts (``CopyProblem``).
+
+    ``numbered``: the COPY was given each row's id before its values (``copy_file``'s
+    ``first_id``); the text of a line is given without it, as the file has it.
+    ``line_in_file``: the file's line for the line COPY names, when COPY was given a part of
+    the file (``pipelines.copy_streams``).
+    """
     diag = error.diag
     primary = diag.message_primary or str(error).strip()
     if diag.sqlstate in ENCODING_ERRORS and read_file is not None:
@@ -286,6 +348,8 @@ def copy_problem(
     if match is None:
         return CopyProblem(label, primary, diag.sqlstate)
     line = int(match["line"])
+    if line_in_file is not None:
+        line = line_in_file(line)
     if match["column"]:
         value = match["value"]
         quoted = _QUOTED_VALUE.match(value)
@@ -296,12 +360,27 @@ def copy_problem(
         if diag.sqlstate in DATE_ERRORS:
             primary += f" ({DATE_HINT})"
         return CopyProblem(label, primary, diag.sqlstate, line, match["column"], value=value)
-    if match["text"] and dataset is not None and read_file is not None:
-        found = _column_and_value(error, match["text"], dataset, read_file)
+    text = match["text"]
+    if text and numbered and dataset is not None:
+        text = _without_id(text, dataset.file_format.delimiter)
+    if text and dataset is not None and read_file is not None:
+        found = _column_and_value(error, text, dataset, read_file)
         if found is not None:
             column, position, value, reason = found
             return CopyProblem(label, reason, diag.sqlstate, line, column, position, value)
-    return CopyProblem(label, primary, diag.sqlstate, line, text=match["text"] or None)
+    return CopyProblem(label, primary, diag.sqlstate, line, text=text or None)
+
+
+def copy_error_line(error: psycopg.Error) -> int | None:
+    """The line a COPY error names (COPY's count, see ``CopyProblem``); None if none."""
+    context = (error.diag.context or "").split("\nPL/pgSQL")[0].strip()
+    match = _COPY_CONTEXT.match(context) if context else None
+    return int(match["line"]) if match else None
+
+
+def _without_id(text: str, delimiter: str) -> str:
+    """COPY's text of a line (quoted, perhaps) without the id written before its values."""
+    return re.sub(f'^("?)[0-9]+{re.escape(delimiter)}', r"\1", text, count=1)
 
 
 def _column_and_value(

@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from pipelines.copy_streams import StreamError, copy_into_new_table
 from pipelines.copying import CopyProblem, Stage, copies_directly, copy_file, copy_problem
 from pipelines.datasets import Column, Dataset, L1Context, Mode
 from pipelines.locking import lock_dataset_for_transaction
@@ -87,6 +88,8 @@ LOAD_SETTINGS = {
     "DateStyle": "ISO, YMD",
     "TimeZone": "UTC",
 }
+# What a COPY's values are read with (for a COPY on a connection of its own).
+COPY_SESSION = {name: LOAD_SETTINGS[name] for name in ("DateStyle", "TimeZone")}
 NO_OPTIONS = sql.SQL("")
 
 
@@ -201,8 +204,19 @@ def load_file(
             return _load(conn, dataset, files, datafile, member or datafile, target, reading)
     except psycopg.Error as error:
         label = reading.file.label if reading.file else datafile
-        problem = copy_problem(error, label, dataset, reading.file)
+        problem = copy_problem(error, label, dataset, reading.file, numbered=True)
         raise LoadError(problem.message, problem) from error
+    except StreamError as error:
+        label = reading.file.label if reading.file else datafile
+        problem = copy_problem(
+            error.error,
+            label,
+            dataset,
+            reading.file,
+            numbered=True,
+            line_in_file=error.line_in_file,
+        )
+        raise LoadError(problem.message, problem) from error.error
     except ReadError as error:
         raise LoadError(str(error)) from error
 
@@ -296,6 +310,14 @@ def _restart_id_sequences(cursor: psycopg.Cursor, dataset: Dataset, tables: Tabl
     return largest
 
 
+def _continue_id_sequence(cursor: psycopg.Cursor, tables: Tables, next_id: int) -> None:
+    """L0's id sequence on from the ids that a COPY read with the rows (``next_id`` next)."""
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, false)",
+        (tables.l0.as_string(cursor), next_id),
+    )
+
+
 def _record_versions(cursor: psycopg.Cursor, dataset: Dataset) -> None:
     for name in ("L0", "L1") if dataset.has_l1 else ("L0",):
         record_version(cursor, dataset.schema, name)
@@ -319,22 +341,39 @@ def _fill_l1(
     return added
 
 
+@dataclass
+class _Destination:
+    """A table that files are copied into: the id of its next row, and whether its rows are
+    written frozen (it was made in this transaction). A table still to be made
+    (``to_create``: its columns) is made by the first COPY into it, through several streams
+    when the file is large (``pipelines.copy_streams``)."""
+
+    schema: str
+    name: str
+    next_id: int
+    frozen: bool = False
+    to_create: list[sql.Composable] | None = None
+
+    @property
+    def table(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+
 def _copy_each(
     cursor: psycopg.Cursor,
     dataset: Dataset,
     files: Iterable[ReadFile],
     reading: _Reading,
-    target: Callable[[ReadFile, int], tuple[sql.Composable, list[str], bool]],
+    target: Callable[[ReadFile, int], tuple[_Destination, list[str]]],
     filled: _Filled,
 ) -> int:
-    """COPY every file where ``target`` says (the table, its columns, and whether the table
-    is new in this transaction: then its rows are written frozen); the number of rows
-    copied. A file with no data rows refuses the load."""
+    """COPY every file where ``target`` says (the table, and its columns in the file's
+    order); the number of rows copied. A file with no data rows refuses the load."""
     copied = 0
     for number, read_file in enumerate(files):
         reading.file = read_file
-        table, columns, fresh = target(read_file, number)
-        rows = copy_file(cursor, dataset, table, read_file, columns, freeze=fresh)
+        destination, columns = target(read_file, number)
+        rows = _copy_into(cursor, dataset, destination, read_file, columns)
         if rows == 0:
             raise NoDataRows(f"{read_file.label}: no data rows")
         copied += rows
@@ -344,14 +383,48 @@ def _copy_each(
     return copied
 
 
+def _copy_into(
+    cursor: psycopg.Cursor,
+    dataset: Dataset,
+    destination: _Destination,
+    read_file: ReadFile,
+    columns: list[str],
+) -> int:
+    if destination.to_create is not None:
+        rows, destination.frozen = copy_into_new_table(
+            cursor,
+            dataset,
+            destination.schema,
+            destination.name,
+            destination.to_create,
+            read_file,
+            columns,
+            first_id=destination.next_id,
+            session=COPY_SESSION,
+        )
+        destination.to_create = None
+    else:
+        rows = copy_file(
+            cursor,
+            dataset,
+            destination.table,
+            read_file,
+            columns,
+            first_id=destination.next_id,
+            freeze=destination.frozen,
+        )
+    destination.next_id += rows
+    return rows
+
+
 def _create_stage(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> Stage:
     """The load's stage table (unlogged: parallel workers can scan it, unlike a temporary
-    table); its ``id`` numbers the rows in file order."""
+    table); its ``id`` numbers the rows in file order, from 1."""
     stage = Stage(dataset, sql.Identifier(tables.schema, STAGE_TABLE))
     cursor.execute(
-        sql.SQL(
-            "CREATE UNLOGGED TABLE {} (id integer GENERATED ALWAYS AS IDENTITY (CACHE {}), {})"
-        ).format(stage.table, sql.Literal(ID_CACHE), sql.SQL(", ").join(stage.column_definitions()))
+        sql.SQL("CREATE UNLOGGED TABLE {} (id integer NOT NULL, {})").format(
+            stage.table, sql.SQL(", ").join(stage.column_definitions())
+        )
     )
     stage.add_checks(cursor)
     return stage
@@ -400,19 +473,27 @@ def _fill_incremental_l0(
 ) -> _Filled:
     """Files whose columns are all the dataset's are copied straight into L0; from the first
     one that is not (extra columns, converted values), the rest go through the stage."""
-    if new_l0:
-        _create_incremental_l0(cursor, dataset, tables, params["datafile"])
     filled = _Filled()
     stages: list[Stage] = []
+    l0 = _Destination(tables.schema, tables.l0_name, next_id=previous_max_id + 1)
+    if new_l0:
+        l0.to_create = _incremental_l0_columns(dataset)
+    staged = _Destination(tables.schema, STAGE_TABLE, next_id=1)
 
-    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str], bool]:
+    def target(read_file: ReadFile, number: int) -> tuple[_Destination, list[str]]:
         if not stages and copies_directly(dataset, read_file):
-            return tables.l0, list(read_file.match.targets), new_l0
+            return l0, list(read_file.match.targets)
         if not stages:
             stages.append(_create_stage(cursor, dataset, tables))
-        return stages[0].table, stages[0].spare_columns(cursor, read_file, number), False
+        return staged, stages[0].spare_columns(cursor, read_file, number)
 
     copied = _copy_each(cursor, dataset, files, reading, target, filled)
+    if new_l0:
+        if l0.to_create is not None:  # no file was copied straight into it
+            create_table(cursor, tables.schema, tables.l0_name, l0.to_create)
+        _attach_id_sequence(cursor, tables)
+    if l0.next_id > previous_max_id + 1:
+        _continue_id_sequence(cursor, tables, l0.next_id)
     filled.skipped = _delete_empty_rows(cursor, dataset, tables.l0, filled, previous_max_id)
     if stages:
         stage = stages[0]
@@ -427,7 +508,7 @@ def _fill_incremental_l0(
         )
         cursor.execute(sql.SQL("DROP TABLE {}").format(stage.table))
     if new_l0:
-        _set_datafile_default(cursor, tables)
+        _add_datafile_column(cursor, tables, params["datafile"])
     filled.rows_read = filled.l0_added = copied - filled.skipped
     return filled
 
@@ -484,19 +565,29 @@ def create_table(
     return True
 
 
-def _create_incremental_l0(
-    cursor: psycopg.Cursor, dataset: Dataset, tables: Tables, datafile: str
-) -> None:
-    """A new incremental L0 whose datafile_created defaults to ``datafile`` itself until
-    ``_set_datafile_default``: no other transaction sees the table before this load commits,
-    and a constant saves evaluating current_setting() for every row (4% of the COPY)."""
-    columns = [
-        sql.SQL("id integer NOT NULL"),
-        sql.SQL("datafile_created text DEFAULT {}").format(sql.Literal(datafile)),
-        *_data_columns(dataset.columns),
-    ]
-    create_table(cursor, tables.schema, tables.l0_name, columns)
-    _attach_id_sequence(cursor, tables)
+def _incremental_l0_columns(dataset: Dataset) -> list[sql.Composable]:
+    """A new incremental L0's columns: its id and data columns. ``datafile_created`` comes
+    last, added by ``_add_datafile_column`` once the table is filled."""
+    return [sql.SQL("id integer NOT NULL"), *_data_columns(dataset.columns)]
+
+
+def _add_datafile_column(cursor: psycopg.Cursor, tables: Tables, datafile: str | None) -> None:
+    """Add a new incremental L0's datafile_created, ``datafile`` for the rows it holds, and
+    its default for the loads to come.
+
+    Added after the first file's rows are in: PostgreSQL keeps the constant default of a
+    column added to a table with rows in its catalog instead of in each row (PostgreSQL 11's
+    "fast default"), so the rows hold no copy of the datafile's name. Written into each row
+    it cost a sixth of the COPY's time and a third more disk and WAL for a 60-byte name.
+    """
+    first = sql.Literal(datafile) if datafile is not None else DATAFILE_DEFAULT
+    cursor.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN datafile_created text DEFAULT {}").format(
+            tables.l0, first
+        )
+    )
+    if datafile is not None:
+        _set_datafile_default(cursor, tables)
 
 
 def _set_datafile_default(cursor: psycopg.Cursor, tables: Tables) -> None:
@@ -603,9 +694,10 @@ def _fill_snapshot_l0(
     and rows inserted into L0 (repeats included in a new L0)."""
     stage = _create_stage(cursor, dataset, tables)
     filled = _Filled()
+    staged = _Destination(tables.schema, STAGE_TABLE, next_id=1)
 
-    def target(read_file: ReadFile, number: int) -> tuple[sql.Composable, list[str], bool]:
-        return stage.table, stage.spare_columns(cursor, read_file, number), False
+    def target(read_file: ReadFile, number: int) -> tuple[_Destination, list[str]]:
+        return staged, stage.spare_columns(cursor, read_file, number)
 
     copied = _copy_each(cursor, dataset, files, reading, target, filled)
     filled.skipped = _delete_empty_rows(cursor, dataset, stage.table, filled)
@@ -812,16 +904,18 @@ def create_empty_tables(conn: psycopg.Connection, dataset: Dataset) -> bool:
 def _create_empty_l0(cursor: psycopg.Cursor, dataset: Dataset, tables: Tables) -> None:
     """An empty L0 with the columns, in order, that a first load of the dataset gives it."""
     if dataset.mode is Mode.INCREMENTAL:
-        _create_incremental_l0(cursor, dataset, tables, datafile="")
-    else:
-        columns = [
-            sql.SQL("id integer NOT NULL"),
-            sql.SQL("datafile_created text"),
-            sql.SQL("datafile_updated text"),
-            sql.SQL('data_hash text COLLATE "C"'),
-            *_data_columns(dataset.columns),
-        ]
-        storage = sql.SQL(" WITH (fillfactor = 50)")
-        create_table(cursor, tables.schema, tables.l0_name, columns, storage)
+        create_table(cursor, tables.schema, tables.l0_name, _incremental_l0_columns(dataset))
         _attach_id_sequence(cursor, tables)
+        _add_datafile_column(cursor, tables, datafile=None)
+        return
+    columns = [
+        sql.SQL("id integer NOT NULL"),
+        sql.SQL("datafile_created text"),
+        sql.SQL("datafile_updated text"),
+        sql.SQL('data_hash text COLLATE "C"'),
+        *_data_columns(dataset.columns),
+    ]
+    storage = sql.SQL(" WITH (fillfactor = 50)")
+    create_table(cursor, tables.schema, tables.l0_name, columns, storage)
+    _attach_id_sequence(cursor, tables)
     _set_datafile_default(cursor, tables)

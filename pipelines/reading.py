@@ -99,8 +99,8 @@ class ReadFile:
     """One file (or zip member) ready for COPY.
 
     ``chunks`` yields its bytes in ``copy_encoding`` (a PostgreSQL encoding name), header line
-    first when ``has_header``. ``match`` maps its columns to the dataset's. ``tried`` lists
-    the encodings considered, for messages.
+    first when ``has_header``, every line break outside quotes ``line_breaks.eol``. ``match``
+    maps its columns to the dataset's. ``tried`` lists the encodings considered, for messages.
     """
 
     label: str
@@ -109,8 +109,8 @@ class ReadFile:
     copy_encoding: str
     tried: tuple[str, ...]
     chunks: Iterator[bytes]
+    line_breaks: LineBreaks
     header_fields: list[str] = field(default_factory=list)
-    line_breaks: LineBreaks | None = None
 
     # The file's first bytes as read so far (filled while ``chunks`` stream).
     sample: bytearray = field(default_factory=bytearray)
@@ -126,7 +126,7 @@ class ReadFile:
     @property
     def may_have_empty_rows(self) -> bool:
         """After ``chunks`` are read: whether a row may have no value at all."""
-        return self.line_breaks is None or self.line_breaks.may_have_empty_rows
+        return self.line_breaks.may_have_empty_rows
 
 
 @dataclass(frozen=True)

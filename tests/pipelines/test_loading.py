@@ -124,17 +124,20 @@ def test_a_first_load_creates_l0_with_the_specified_columns_and_keys(pg, mode):
         (dataset.schema,),
     ).fetchall()
     sequence = f'"{dataset.schema}"."L0_id_seq"'
-    helpers = [
-        ("id", "integer", None, "NO", f"nextval('{sequence}'::regclass)"),
-        ("datafile_created", "text", None, "YES", "current_setting('dss.datafile'::text, true)"),
-    ]
+    id_column = ("id", "integer", None, "NO", f"nextval('{sequence}'::regclass)")
+    datafile_default = "current_setting('dss.datafile'::text, true)"
+    data = [("a", "integer", None, "YES", None), ("b", "text", None, "YES", None)]
     if mode is Mode.SNAPSHOT:
-        helpers += [
+        helpers = [
+            ("datafile_created", "text", None, "YES", datafile_default),
             ("datafile_updated", "text", None, "YES", None),
             ("data_hash", "text", "C", "YES", None),
         ]
-    data = [("a", "integer", None, "YES", None), ("b", "text", None, "YES", None)]
-    assert columns == helpers + data
+        assert columns == [id_column, *helpers, *data]
+    else:
+        # datafile_created last: added once the first file's rows are in (a fast default).
+        helpers = [("datafile_created", "text", None, "YES", datafile_default)]
+        assert columns == [id_column, *data, *helpers]
     [(owned_sequence,)] = pg.execute(
         "SELECT pg_get_serial_sequence(%s, 'id')", (f'"{dataset.schema}"."L0"',)
     ).fetchall()
