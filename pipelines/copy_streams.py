@@ -168,6 +168,17 @@ def _in_autocommit(conn: psycopg.Connection, *statements: sql.Composable) -> Non
             side.execute(statement)
 
 
+def _create_work_schema(conn: psycopg.Connection) -> None:
+    """``dss_loads``, unless it exists (under a lock of its own: two loads of two datasets
+    may arrive together, and CREATE SCHEMA IF NOT EXISTS is not safe from that race)."""
+    with _connect_like(conn) as side, side.transaction():
+        exists = "SELECT to_regnamespace(%s) IS NOT NULL"
+        if side.execute(exists, (WORK_SCHEMA,)).fetchone()[0]:
+            return
+        side.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, WORK_SCHEMA))
+        side.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(WORK_SCHEMA)))
+
+
 _END = object()
 
 
@@ -208,9 +219,9 @@ class _Streams:
         self.stopped = threading.Event()
 
     def __enter__(self) -> "_Streams":
+        _create_work_schema(self.conn)
         _in_autocommit(
             self.conn,
-            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(WORK_SCHEMA)),
             sql.SQL("DROP TABLE IF EXISTS {}").format(self.work),  # left by a load that died
             sql.SQL("CREATE TABLE {} ({})").format(self.work, sql.SQL(", ").join(self.definitions)),
         )

@@ -72,7 +72,10 @@ def test_the_scheduler_runs_mark_stale_uploads_at_start_and_stops_on_sigterm(sta
         os.kill(scheduler.pid, signal.SIGTERM)
         out, err = scheduler.communicate(timeout=30)
     assert scheduler.returncode == 0, err
-    assert "Scheduler running: mark_stale_uploads, drop_expired_versions." in out
+    assert (
+        "Scheduler running: mark_stale_uploads, drop_expired_versions, drop_abandoned_tables."
+        in out
+    )
     assert "Scheduler stopped." in out
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 
 # The periodic jobs: (command, hours between runs).
-JOBS = (("mark_stale_uploads", 1), ("drop_expired_versions", 1))
+JOBS = (("mark_stale_uploads", 1), ("drop_expired_versions", 1), ("drop_abandoned_tables", 1))
 
 
 def run_command(name: str) -> None:
@@ -27,8 +27,8 @@ def run_command(name: str) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Run the periodic jobs until stopped (SIGTERM or SIGINT): mark_stale_uploads and "
-        "drop_expired_versions every hour, the first runs at start."
+        "Run the periodic jobs until stopped (SIGTERM or SIGINT): mark_stale_uploads, "
+        "drop_expired_versions and drop_abandoned_tables every hour, the first runs at start."
     )
 
     def handle(self, *args, **options):
