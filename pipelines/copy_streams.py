@@ -8,16 +8,15 @@ COPY: dense, in file order.
 
 The table must be committed before other connections can write to it, and the load's
 transaction must not commit until the end. So a new table is made, empty and committed, in
-the schema ``dss_loads`` (never served: the API serves only the schemas of datasets), named
-after the dataset's schema; the dataset's lock, held by the load, keeps it one at a time.
-Each stream copies in a transaction of its own; when all have copied, all commit, and the
-load's transaction moves the table to the dataset's schema under its name. Readers never see
-it before the load commits.
+the schema ``dss_loads`` (never served: the API serves only the schemas of datasets), under a
+name of its own, its comment naming the dataset's schema. Each stream copies in a transaction
+of its own; when all have copied, all commit, and the load's transaction moves the table to
+the dataset's schema under its name. Readers never see it before the load commits.
 
 A load that fails while the streams copy drops the table (the streams roll back); one that
-fails later, or whose process dies, leaves it in ``dss_loads``: the next load of the dataset
-drops it, and so does ``drop_abandoned_tables`` (run by the scheduler with the expired
-versions).
+fails later, or whose process dies, leaves it in ``dss_loads``: the next streamed load of the
+dataset drops it, in its own transaction, and so does ``drop_abandoned_tables`` (run by the
+scheduler) when the dataset's lock is free.
 
 A file smaller than ``STREAMED_BYTES`` is copied by the load's own connection, into a table
 made in its transaction (so written frozen). ``DSS_COPY_STREAMS`` streams (default 2; 1 turns
@@ -26,6 +25,7 @@ streams off) suit a database server with that many cores to spare.
 
 import queue
 import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -107,20 +107,23 @@ def copy_into_new_table(
         rows = send_chunks(cursor, statement, _chain(head, chunks))
         check_row_count(read_file, rows, ids)
         return rows, True
-    work = sql.Identifier(WORK_SCHEMA, schema)
+    for abandoned in _abandoned_tables(cursor, schema):
+        cursor.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(WORK_SCHEMA, abandoned)))
+    work_name = uuid.uuid4().hex
+    work = sql.Identifier(WORK_SCHEMA, work_name)
     statement = copy_statement(dataset, work, read_file, ["id", *columns], header=False)
     first_line = 1
     if read_file.has_header:  # the first chunk of ``RowIds``, on its own
         first_line += _lines(head.pop(0), read_file.line_breaks.eol)
-    with _Streams(
-        cursor.connection, work, definitions, streams, read_file.line_breaks.eol
-    ) as copying:
+    eol = read_file.line_breaks.eol
+    with _Streams(cursor.connection, work, definitions, schema, streams, eol) as copying:
         rows = copying.copy(statement, session, _chain(head, chunks), first_line)
         check_row_count(read_file, rows, ids)
+    cursor.execute(sql.SQL("COMMENT ON TABLE {} IS NULL").format(work))
     cursor.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(work, sql.Identifier(schema)))
     cursor.execute(
         sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-            sql.Identifier(schema, schema), sql.Identifier(name)
+            sql.Identifier(schema, work_name), sql.Identifier(name)
         )
     )
     return rows, False
@@ -130,19 +133,31 @@ def drop_abandoned_tables(conn: psycopg.Connection) -> list[str]:
     """Drop the tables in ``dss_loads`` that no load is filling (their dataset's lock is
     free); the schemas of the datasets whose table was dropped. ``conn`` in autocommit."""
     with conn.cursor() as cursor:
-        cursor.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (WORK_SCHEMA,)
-        )
-        names = [name for (name,) in cursor.fetchall()]
+        tables = _abandoned_tables(cursor)
     dropped = []
-    for name in names:
+    for name, schema in tables.items():
         with conn.transaction(), conn.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, name))
+            cursor.execute(
+                "SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, schema or name)
+            )
             if cursor.fetchone()[0]:
                 table = sql.Identifier(WORK_SCHEMA, name)
                 cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
-                dropped.append(name)
+                dropped.append(schema or name)
     return dropped
+
+
+def _abandoned_tables(cursor: psycopg.Cursor, schema: str | None = None) -> dict[str, str | None]:
+    """The tables in ``dss_loads`` (of the dataset ``schema``, or all): name -> the dataset's
+    schema, which each table's comment gives. Those of a load that is running are listed
+    too; only the dataset's lock tells them apart."""
+    cursor.execute(
+        "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1",
+        (WORK_SCHEMA,),
+    )
+    return {name: owner for name, owner in cursor.fetchall() if schema is None or owner == schema}
 
 
 def _chain(head: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
@@ -159,13 +174,6 @@ def _lines(chunk: bytes, eol: bytes) -> int:
 def _connect_like(conn: psycopg.Connection) -> psycopg.Connection:
     """A new connection to the database of ``conn``, as the same user."""
     return psycopg.connect(conn.info.dsn, password=conn.info.password or None)
-
-
-def _in_autocommit(conn: psycopg.Connection, *statements: sql.Composable) -> None:
-    with _connect_like(conn) as side:
-        side.autocommit = True
-        for statement in statements:
-            side.execute(statement)
 
 
 def _create_work_schema(conn: psycopg.Connection) -> None:
@@ -206,12 +214,14 @@ class _Streams:
         conn: psycopg.Connection,
         work: sql.Identifier,
         definitions: list[sql.Composable],
+        schema: str,
         count: int,
         eol: bytes,
     ):
         self.conn = conn
         self.work = work
         self.definitions = definitions
+        self.schema = schema
         self.count = count
         self.eol = eol
         self.streams: list[_Stream] = []
@@ -220,25 +230,37 @@ class _Streams:
 
     def __enter__(self) -> "_Streams":
         _create_work_schema(self.conn)
-        _in_autocommit(
-            self.conn,
-            sql.SQL("DROP TABLE IF EXISTS {}").format(self.work),  # left by a load that died
-            sql.SQL("CREATE TABLE {} ({})").format(self.work, sql.SQL(", ").join(self.definitions)),
-        )
+        with _connect_like(self.conn) as side, side.transaction():
+            columns = sql.SQL(", ").join(self.definitions)
+            side.execute(sql.SQL("CREATE TABLE {} ({})").format(self.work, columns))
+            # Which dataset's load made it: drop_abandoned_tables takes that dataset's lock.
+            side.execute(
+                sql.SQL("COMMENT ON TABLE {} IS {}").format(self.work, sql.Literal(self.schema))
+            )
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
         try:
-            for stream in self.streams:
-                if error is None:
+            if error is None:
+                for stream in self.streams:
                     stream.conn.commit()
-                else:
-                    stream.conn.rollback()
+                return
+        except BaseException:
+            self._abandon()
+            raise
         finally:
             for stream in self.streams:
                 stream.conn.close()
-            if error is not None:
-                _in_autocommit(self.conn, sql.SQL("DROP TABLE IF EXISTS {}").format(self.work))
+        self._abandon()
+
+    def _abandon(self) -> None:
+        """Roll every stream back and drop the work table."""
+        for stream in self.streams:
+            if not stream.conn.closed:
+                stream.conn.rollback()
+        with _connect_like(self.conn) as side:
+            side.autocommit = True
+            side.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self.work))
 
     def copy(
         self,
@@ -249,7 +271,8 @@ class _Streams:
     ) -> int:
         """Run ``statement`` on every stream, each with the chunks it takes; the rows copied.
         The streams' first error in file order is raised, as ``StreamError``."""
-        self.streams = [_Stream(_connect_like(self.conn)) for _ in range(self.count)]
+        for _ in range(self.count):
+            self.streams.append(_Stream(_connect_like(self.conn)))
         threads = [
             threading.Thread(target=self._run, args=(stream, statement, session))
             for stream in self.streams

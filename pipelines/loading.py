@@ -18,14 +18,16 @@ it; a swap moves the replaced table into the versions schema instead of dropping
 load that deletes rows in place first copies the rows earlier versions hold. A read that
 follows ``next`` thus ends on the version it began on.
 
-Ids: each load first sets the id sequences of the tables it writes to their largest id, under
-the dataset's lock, so that ids stay dense whatever earlier loads that failed or were killed
-drew (sequences are not transactional).
+Ids: every COPY reads each row's id with its values (``pipelines.row_ids``), numbered on from
+the table's largest id, under the dataset's lock; the id sequences, which INSERTs draw from,
+are set to follow on. Ids thus stay dense whatever earlier loads that failed or were killed
+did (sequences are not transactional).
 
 A table that does not exist yet (a first load, a rebuild) is created without keys, filled,
 and then given its primary key and unique keys: building an index once is much faster than
-keeping it up to date row by row. L1 rows are built for the L0 rows whose id is above L0's
-largest id before the load (ids come from a sequence, and loads of a dataset never overlap).
+keeping it up to date row by row. A new incremental L0 is filled through several connections
+at once when its first file is large (``pipelines.copy_streams``). L1 rows are built for the
+L0 rows whose id is above L0's largest id before the load (loads of a dataset never overlap).
 
 Speed: incremental rows are COPYed straight into L0. Snapshot rows are COPYed into an unlogged
 stage table and hashed from there by statements that parallel workers can help with (CREATE
