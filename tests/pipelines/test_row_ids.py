@@ -5,6 +5,7 @@ import csv
 import io
 import itertools
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -259,6 +260,25 @@ def test_a_crlf_cut_in_two_is_one_line_break():
 
     assert b"".join(out) == b'h\r\n1,"a\r\nb"\r\n2,c\r\n3,d'
     assert count == 3
+
+
+@pytest.mark.parametrize("eol", EOLS)
+def test_a_value_of_megabytes_with_line_breaks_spanning_many_chunks_is_read_in_linear_time(eol):
+    # ~8 MB in one quoted value, its line breaks of every kind, in 64 KiB chunks: a scan
+    # of everything carried at each chunk would take minutes.
+    value = b'line "" of text\n, more\r\nand\r' * (8_000_000 // 27)
+    data = b"a,b" + eol + b'1,"' + value + b'"' + eol + b"2,after" + eol
+    size = 64 * 1024
+    chunks = [data[start : start + size] for start in range(0, len(data), size)]
+    ids = RowIds(1, eol, ",", '"', header=True)
+
+    started = time.perf_counter()
+    out = b"".join(ids.apply(chunks))
+    elapsed = time.perf_counter() - started
+
+    assert out == b"a,b" + eol + b'1,1,"' + value + b'"' + eol + b"2,2,after" + eol
+    assert ids.count == 2
+    assert elapsed < 3, elapsed
 
 
 @pytest.fixture
