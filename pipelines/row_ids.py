@@ -44,6 +44,11 @@ class RowIds:
         self.header = header
         kept = set(self.quote + _LINE_BREAK_BYTES)
         self._dropped = bytes(byte for byte in range(256) if byte not in kept)
+        # How far the carried bytes (a record's beginning) are known to hold no record end,
+        # and whether that point is inside quotes: a record that spans many chunks (a long
+        # quoted value) is scanned once, not again with each chunk.
+        self._scanned = 0
+        self._quoted = False
 
     @property
     def count(self) -> int:
@@ -65,6 +70,39 @@ class RowIds:
 
     def _records(self, data: bytes) -> tuple[list[bytes], bytes]:
         """``data``'s complete records (without their line breaks), and the rest."""
+        end = self._record_end(data)
+        if end == -1:
+            return [], data
+        records, rest = self._records_after(data[end + len(self.eol) :])
+        self._record_end(rest)  # none there: notes how far the rest is scanned
+        return [data[:end], *records], rest
+
+    def _record_end(self, data: bytes) -> int:
+        """Where the record that ``data`` begins ends (its line break), -1 if not in ``data``;
+        the scan goes on from where the last call on the same record stopped."""
+        scanned, quoted = self._scanned, self._quoted
+        while True:
+            if quoted:  # no record end before the closing quote
+                closing = data.find(self.quote, scanned)
+                if closing == -1:
+                    self._scanned, self._quoted = len(data), True
+                    return -1
+                scanned = closing + 1
+            end = data.find(self.eol, scanned)
+            if end == -1:
+                # A CR at the end may begin a CRLF: it is looked at again with what follows.
+                stop = max(scanned, len(data) - len(self.eol) + 1)
+                self._scanned = stop
+                self._quoted = data.count(self.quote, scanned, stop) % 2 == 1
+                return -1
+            quoted = data.count(self.quote, scanned, end) % 2 == 1
+            if not quoted:
+                self._scanned, self._quoted = 0, False
+                return end
+            scanned = end
+
+    def _records_after(self, data: bytes) -> tuple[list[bytes], bytes]:
+        """``_records`` for ``data`` that begins a record, its scan not begun."""
         last = data.rfind(self.eol)
         if last == -1:
             return [], data
