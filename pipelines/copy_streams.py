@@ -201,6 +201,8 @@ class _Stream:
     conn: psycopg.Connection
     rows: int = 0
     error: BaseException | None = None
+    # It took the end of the chunks (and its COPY then ended, or failed).
+    ended: bool = False
     # Where each chunk it took starts: its COPY's line -> the file's line.
     starts: dict[int, int] = field(default_factory=dict)
 
@@ -300,7 +302,7 @@ class _Streams:
 
     def _run(self, stream: _Stream, statement: sql.Composable, session: dict[str, str]) -> None:
         """Copy the chunks taken until the end; after an error, go on taking them (so that
-        the feeder never waits on a full queue), sending none."""
+        the feeder never waits on a full queue) until the end, sending none."""
         try:
             with stream.conn.cursor() as cursor:
                 for name, value in session.items():
@@ -308,7 +310,9 @@ class _Streams:
                 stream.rows = send_chunks(cursor, statement, self._taken(stream))
         except BaseException as error:  # raised by copy(), in the feeding thread
             stream.error = error
-            while self.queue.get() is not _END:
+            # PostgreSQL's error for a value reaches the stream when its COPY ends, after it
+            # took the end: there is then no other end to wait for.
+            while not stream.ended and self.queue.get() is not _END:
                 pass
 
     def _taken(self, stream: _Stream) -> Iterator[bytes]:
@@ -320,6 +324,7 @@ class _Streams:
             stream.starts[line] = file_line
             line += _lines(chunk, self.eol)
             yield chunk
+        stream.ended = True
 
     def _raise_first_error(self) -> None:
         errors = []
