@@ -8,7 +8,13 @@ line as they pass each step, so that a kill lands in the step it means to, at a 
 within it (the seed is in every failure's message).
 """
 
+import io
 import os
+import queue
+import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,14 +22,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from psycopg import sql
 
 from pipelines import copy_streams
 from pipelines.copy_streams import WORK_SCHEMA, drop_abandoned_tables
 from pipelines.datasets import Dataset, L1Column, Mode
 from pipelines.loading import LoadError, LoadResult, load_file
-from pipelines.locking import dataset_session_lock, lock_dataset_for_transaction
-from pipelines.reading import read_stream
+from pipelines.locking import LOCK_CLASS, dataset_session_lock, lock_dataset_for_transaction
+from pipelines.reading import CHUNK_SIZE, read_stream
 from pipelines.versions import SCHEMA as VERSIONS_SCHEMA
 from pipelines.versions import VERSIONS
 from tests.pipelines.conftest import load_bytes, make_dataset, rows
@@ -247,3 +254,287 @@ def test_a_load_failing_after_the_streams_commit_leaves_the_work_table_to_the_sw
     assert work_tables(pg) == [(dataset.schema, FILE_ROWS)]
     assert drop_abandoned_tables(pg) == [dataset.schema]
     assert work_tables(pg) == []
+
+
+def test_a_load_waits_for_another_that_is_creating_dss_loads(pg, conninfo, streamed, streamed_file):
+    """The other holds dss_loads' own lock with the schema made but not yet committed: a
+    plain CREATE SCHEMA IF NOT EXISTS would fail on the catalog's unique name once it did."""
+    pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(WORK_SCHEMA)))
+    dataset = streamed_dataset("things")
+    name = f"waiting-load-{os.getpid()}"
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        with psycopg.connect(with_name(conninfo, name), autocommit=True) as conn:
+            try:
+                load_streamed(conn, dataset, streamed_file, rebuild=False)
+            except BaseException as error:
+                errors.append(error)
+
+    with psycopg.connect(conninfo, autocommit=True) as other, other.transaction():
+        other.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, WORK_SCHEMA))
+        other.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(WORK_SCHEMA)))
+        loader = threading.Thread(target=load)
+        loader.start()
+        assert wait_until(lambda: backends(pg, name, waiting=True) == 1)
+    loader.join(timeout=120)
+
+    assert not loader.is_alive()
+    assert errors == []
+    assert_holds_the_file(pg, dataset)
+    assert work_tables(pg) == []
+
+
+class LoadProcess:
+    """A ``tests.pipelines.streamed_load`` process, its backends named ``name``; the lines
+    it prints are read as they come, with the time each arrived."""
+
+    def __init__(self, name: str, args: list[str]):
+        self.name = name
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "dss.test_settings",
+            "DSS_COPY_STREAMS": str(STREAMS),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.pipelines.streamed_load", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.seen: list[tuple[str, float]] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._errors: list[bytes] = []
+        self._readers = [
+            threading.Thread(target=self._read_lines, daemon=True),
+            threading.Thread(target=self._read_errors, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_lines(self) -> None:
+        for line in self.process.stdout:
+            self.seen.append((line.decode().strip(), time.monotonic()))
+            self._lines.put(self.seen[-1][0])
+        self._lines.put(None)
+
+    def _read_errors(self) -> None:
+        for line in self.process.stderr:
+            self._errors.append(line)
+
+    @property
+    def errors(self) -> str:
+        return b"".join(self._errors).decode(errors="replace")
+
+    def printed(self, line: str) -> bool:
+        return any(seen == line for seen, _ in self.seen)
+
+    def last(self, line: str) -> float:
+        """When ``line`` was last printed."""
+        return max(at for seen, at in self.seen if seen == line)
+
+    def expect(self, marker: str, seconds: float = 120) -> None:
+        """Wait until the process prints ``marker``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"{self.name}: no {marker!r} in {seconds} s:\n{self.errors}")
+            if line is None:
+                self.process.wait()
+                pytest.fail(f"{self.name}: ended before {marker!r}:\n{self.errors}")
+            if line == marker:
+                return
+
+    def go(self) -> None:
+        """Start the next load."""
+        self.process.stdin.write(b"go\n")
+        self.process.stdin.flush()
+
+    def signal(self, number: int) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, number)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self._ended()
+
+    def finish(self) -> None:
+        """Wait for the process to end after its last load; it must succeed."""
+        self.process.stdin.close()
+        assert self._ended() == 0, self.errors
+
+    def _ended(self) -> int:
+        """Its exit status, once every line it printed is read."""
+        status = self.process.wait(timeout=120)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return status
+
+
+@pytest.fixture
+def start_load(database_url) -> Iterator[Callable[..., LoadProcess]]:
+    """Starts ``tests.pipelines.streamed_load`` on the test database: ``start(dataset,
+    file, *options)``. Those still running afterwards are killed."""
+    started: list[LoadProcess] = []
+
+    def start(dataset: Dataset, path: Path, *options: str) -> LoadProcess:
+        name = f"streamed-load-{os.getpid()}-{len(started)}"
+        args = [with_name(database_url, name), str(path), dataset.name, *options]
+        started.append(LoadProcess(name, args))
+        return started[-1]
+
+    yield start
+    for load in started:
+        load.kill()
+
+
+# Where a streamed rebuild is killed: after the line it prints, at a random moment within
+# (0, pause) seconds; and the rows of each table then left in dss_loads (none, or one).
+MOMENTS = {
+    # While the start of the file is read, before or as the work table is made.
+    "before-the-streams": ("locked", 0.05, ([], [0])),
+    # A random chunk into the streams' COPY: their rows roll back with their connections.
+    "during-the-streams-copy": ("chunk", 0, ([0],)),
+    # The streams committed; the load's transaction moves the table, adds its columns.
+    "after-the-streams-commit": ("committed", 0.01, ([FILE_ROWS],)),
+    # L0's keys, then L1's rows: the move rolls back, the table is back in dss_loads.
+    "during-the-key-build": ("keys", 0.3, ([FILE_ROWS],)),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("swept", [True, False], ids=["swept", "not-swept"])
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_a_streamed_rebuild_killed_leaves_the_served_tables_and_the_next_load_succeeds(
+    pg, streamed, streamed_file, start_load, moment, swept
+):
+    marker, pause, left = MOMENTS[moment]
+    dataset = streamed_dataset("things")
+    load_bytes(pg, dataset, OLD, "old.csv")
+    before = served(pg, dataset)
+    seed = random.randrange(1_000_000)
+    chance = random.Random(seed)
+    chunk = chance.randrange(2, streamed_file.stat().st_size // CHUNK_SIZE - 1)
+    load = start_load(dataset, streamed_file, "--rebuild", "--mark-chunk", str(chunk))
+
+    load.go()
+    load.expect(f"chunk {chunk}" if marker == "chunk" else marker)
+    if marker == "chunk":
+        assert backends(pg, load.name) == 1 + STREAMS, f"seed {seed}"
+    time.sleep(chance.uniform(0, pause))
+    load.kill()
+
+    assert not load.printed("done"), f"seed {seed}: killed too late"
+    wait_for_no_backends(pg, load.name)
+    assert served(pg, dataset) == before, f"seed {seed}"
+    leftover = work_tables(pg)
+    assert [count for _, count in leftover] in left, f"seed {seed}: {leftover}"
+    assert {schema for schema, _ in leftover} <= {dataset.schema}
+    if swept:
+        assert drop_abandoned_tables(pg) == [schema for schema, _ in leftover], f"seed {seed}"
+        assert work_tables(pg) == []
+    load_streamed(pg, dataset, streamed_file)
+    assert_holds_the_file(pg, dataset)
+    assert work_tables(pg) == []
+
+
+@pytest.mark.slow
+def test_the_sweep_keeps_the_work_table_of_a_load_in_progress_and_drops_it_once_killed(
+    pg, streamed, streamed_file, start_load
+):
+    dataset = streamed_dataset("things")
+    load = start_load(dataset, streamed_file, "--mark-chunk", "4")
+    load.go()
+    load.expect("chunk 4")
+    load.signal(signal.SIGSTOP)  # mid-COPY, its lock held
+
+    kept = io.StringIO()
+    call_command("drop_abandoned_tables", stdout=kept)
+    assert work_tables(pg) == [(dataset.schema, 0)]
+
+    load.kill()
+    wait_for_no_backends(pg, load.name)
+    dropped = io.StringIO()
+    call_command("drop_abandoned_tables", stdout=dropped)
+
+    assert kept.getvalue() == "Dropped 0 abandoned load table(s).\n"
+    assert dropped.getvalue() == "Dropped 1 abandoned load table(s): test.things.\n"
+    assert work_tables(pg) == []
+    assert not load.printed("done")
+
+
+@pytest.mark.slow
+def test_two_streamed_loads_of_two_datasets_create_dss_loads_together(
+    pg, streamed, streamed_file, start_load
+):
+    """Each round starts with no dss_loads; the first round's loads are first loads."""
+    rounds = 3
+    datasets = [streamed_dataset("one"), streamed_dataset("two")]
+    loads = [
+        start_load(dataset, streamed_file, "--rebuild", "--rounds", str(rounds))
+        for dataset in datasets
+    ]
+    for load in loads:
+        load.expect("ready")
+
+    for number in range(rounds):
+        pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(WORK_SCHEMA)))
+        for load in loads:
+            load.go()
+        for load in loads:
+            load.expect("done")
+        # Both held their locks before either committed: they ran at the same time.
+        locked = max(load.last("locked") for load in loads)
+        assert locked < min(load.last("done") for load in loads), f"round {number}"
+    for load in loads:
+        load.finish()
+
+    for dataset in datasets:
+        assert_holds_the_file(pg, dataset)
+    assert work_tables(pg) == []
+
+
+@pytest.mark.slow
+def test_two_streamed_loads_of_one_dataset_run_one_after_the_other(
+    pg, streamed, tmp_path, start_load
+):
+    dataset = streamed_dataset("things")
+    load_bytes(pg, dataset, OLD, "old.csv")
+    files = [write_csv(tmp_path / f"{text}.csv", text) for text in ("first", "second")]
+    first = start_load(dataset, files[0], "--rebuild", "--mark-chunk", "4")
+    second = start_load(dataset, files[1], "--rebuild")
+    second.expect("ready")
+
+    first.go()
+    first.expect("chunk 4")
+    first.signal(signal.SIGSTOP)  # mid-COPY, its lock held
+    second.go()
+    assert wait_until(lambda: backends(pg, second.name, waiting=True) == 1)
+    assert not second.printed("locked")
+    first.signal(signal.SIGCONT)
+    first.finish()
+    second.finish()
+
+    assert "another run is loading this dataset; waiting" in second.errors
+    assert_holds_the_file(pg, dataset, "second")
+    assert work_tables(pg) == []
+    # old.csv's L0, then each load's: the first one's retained whole.
+    versions = pg.execute(
+        sql.SQL(
+            "SELECT table_oid::regclass::text FROM {} WHERE schema_name = %s "
+            "AND table_name = 'L0' ORDER BY id"
+        ).format(VERSIONS),
+        (dataset.schema,),
+    ).fetchall()
+    assert len(versions) == 3
+    first_l0 = pg.execute(
+        sql.SQL("SELECT count(*), count(*) FILTER (WHERE b NOT LIKE 'first %') FROM {}").format(
+            sql.SQL(versions[1][0])  # a name from the catalog
+        )
+    ).fetchone()
+    assert first_l0 == (FILE_ROWS, 0)
