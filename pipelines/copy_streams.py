@@ -193,6 +193,9 @@ class _Stream:
     conn: psycopg.Connection
     rows: int = 0
     error: BaseException | None = None
+    # It took the end of the chunks: a COPY that fails then (PostgreSQL tells a COPY's error
+    # when it ends) has no more to take.
+    ended: bool = False
     # Where each chunk it took starts: its COPY's line -> the file's line.
     starts: dict[int, int] = field(default_factory=dict)
 
@@ -285,7 +288,7 @@ class _Streams:
                 stream.rows = send_chunks(cursor, statement, self._taken(stream))
         except BaseException as error:  # raised by copy(), in the feeding thread
             stream.error = error
-            while self.queue.get() is not _END:
+            while not stream.ended and self.queue.get() is not _END:
                 pass
 
     def _taken(self, stream: _Stream) -> Iterator[bytes]:
@@ -297,6 +300,7 @@ class _Streams:
             stream.starts[line] = file_line
             line += _lines(chunk, self.eol)
             yield chunk
+        stream.ended = True
 
     def _raise_first_error(self) -> None:
         errors = []
