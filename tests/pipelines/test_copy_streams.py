@@ -11,6 +11,7 @@ many ``xmin`` as there were streams, those of a table filled by one COPY a singl
 
 import faulthandler
 import io
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,17 +77,22 @@ def csv_file(
     count: int = ROWS,
     *,
     eol: bytes = b"\n",
+    quoted_eol: bytes | None = None,
     days: dict[int, str] | None = None,
     replaced: dict[int, bytes] | None = None,
     first: int = 1,
     note: str = "note",
 ) -> CsvFile:
-    """``count`` rows from n = ``first``, lines ending with ``eol`` (quoted line breaks
-    too). Every 13th row has no day; a row in ``days`` has the day written there instead; a
-    row in ``replaced`` (not one with a quoted line break) is written as the bytes given
-    there. Their expected rows are then meaningless."""
+    """``count`` rows from n = ``first``, lines ending with ``eol``, line breaks in quoted
+    values written ``quoted_eol`` (default ``eol``). Every 13th row has no day; a row in
+    ``days`` has the day written there instead; a row in ``replaced`` (not one with a
+    quoted line break) is written as the bytes given there. Their expected rows are then
+    meaningless."""
     days = days or {}
     replaced = replaced or {}
+    quoted_eol = quoted_eol or eol
+    # COPY counts a quoted line break written with the character that ends the file's lines.
+    counted = (b"\n" if eol == b"\n" else b"\r") in quoted_eol
     out = io.BytesIO()
     out.write(b"n,note,day" + eol)
     expected = []
@@ -96,8 +102,8 @@ def csv_file(
         day = None if n % 13 == 0 else date(2024, 1, 1) + timedelta(days=n % 365)
         text = f"{note} {n}"
         if n % BREAK_EVERY == 0:
-            text += eol.decode() + "continued, with a comma"
-            line += 1
+            text += quoted_eol.decode() + "continued, with a comma"
+            line += counted
         line += 1
         lines[n] = line
         expected.append((n, n, text, day))
@@ -229,15 +235,21 @@ def served(pg: psycopg.Connection) -> Served:
 
 
 def streamed_and_single_failures(
-    pg: psycopg.Connection, served: Served, settings, data: bytes, streams: int = 2
+    pg: psycopg.Connection,
+    served: Served,
+    settings,
+    data: bytes,
+    streams: int = 2,
+    *,
+    paced: bool = False,
 ) -> tuple[LoadError, LoadError]:
     """The errors of rebuilding ``served`` from ``data`` through ``streams`` streams, then
     through the load's own connection; each failure leaves the served table as it was and
-    nothing in ``dss_loads``."""
+    nothing in ``dss_loads``. ``paced``: the streamed load reads ``data`` paced."""
     errors = []
     for count in (streams, 1):
         settings.COPY_STREAMS = count
-        errors.append(failure(pg, served.dataset, data, rebuild=True))
+        errors.append(failure(pg, served.dataset, data, rebuild=True, paced=paced and count > 1))
         assert served.unchanged(pg)
         assert work_tables(pg) == []
     return errors[0], errors[1]
@@ -246,12 +258,22 @@ def streamed_and_single_failures(
 # 1. The same rows as one COPY, and really through the streams.
 
 
-@pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+# Line breaks: the file's, and those inside quoted values (a spreadsheet's CSV ends its lines
+# with CRLF and breaks its cells' lines with LF).
+LINE_BREAKS = [
+    pytest.param(b"\n", b"\n", id="LF"),
+    pytest.param(b"\r\n", b"\r\n", id="CRLF"),
+    pytest.param(b"\r\n", b"\n", id="CRLF-quoted-LF"),
+    pytest.param(b"\r", b"\r", id="CR"),
+]
+
+
+@pytest.mark.parametrize("eol, quoted_eol", LINE_BREAKS)
 @pytest.mark.parametrize("streams", [2, 3])
 def test_a_streamed_load_gives_the_rows_of_a_single_copy_with_dense_ids_in_file_order(
-    pg, settings, eol, streams
+    pg, settings, eol, quoted_eol, streams
 ):
-    big = csv_file(eol=eol)
+    big = csv_file(eol=eol, quoted_eol=quoted_eol)
     settings.COPY_STREAMS = streams
     streamed, single = incremental("streamed"), incremental("single")
 
@@ -382,11 +404,11 @@ def _missing_or_extra(n: int, how: str) -> dict[int, bytes]:
         pytest.param(10, id="first-chunk"),
     ],
 )
-@pytest.mark.parametrize("eol", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+@pytest.mark.parametrize("eol, quoted_eol", LINE_BREAKS)
 def test_a_bad_value_names_the_files_line_column_and_value_as_a_single_copy(
-    pg, settings, served, bad, eol
+    pg, settings, served, bad, eol, quoted_eol
 ):
-    big = csv_file(eol=eol, days={bad: "not a date"})
+    big = csv_file(eol=eol, quoted_eol=quoted_eol, days={bad: "not a date"})
 
     streamed, single = streamed_and_single_failures(pg, served, settings, big.data)
 
@@ -426,14 +448,17 @@ def test_a_quote_never_closed_fails_as_a_single_copy(pg, settings, served):
 def test_bad_values_in_several_streams_fail_naming_the_first_in_file_order(
     pg, settings, served, streams, offset
 ):
-    # A bad value in each of six chunks in a row: every stream takes some of them, and the
-    # stream that takes the first one is not always the first stream.
+    # A bad value in each of six chunks in a row. Paced, the streams take the chunks in
+    # turn: each takes some of them, and as the first of them moves on by a chunk, the
+    # stream that takes it changes (its error is not always the first stream's).
     per_chunk = ROWS * READ_CHUNK // len(csv_file().data)
-    start = ROWS // 2 + offset * per_chunk // 3
+    start = ROWS // 2 + offset * per_chunk
     numbers = [start + chunk * per_chunk for chunk in range(6)]
     big = csv_file(days=dict.fromkeys(numbers, "not a date"))
 
-    streamed, single = streamed_and_single_failures(pg, served, settings, big.data, streams)
+    streamed, single = streamed_and_single_failures(
+        pg, served, settings, big.data, streams, paced=True
+    )
 
     assert str(streamed) == str(single)
     assert streamed.problem.line == big.lines[numbers[0]]
@@ -511,6 +536,77 @@ def test_streams_read_dates_with_the_loads_date_style_not_the_servers(
     assert str(streamed) == str(single)
     assert streamed.problem.line == big.lines[bad]
     assert streamed.problem.value == "31/12/2024"
+
+
+def test_a_bad_value_in_a_file_without_header_names_its_line_as_a_single_copy(pg, settings):
+    dataset = incremental(header=False)
+    load(pg, dataset, b"1,first,2024-01-31\n", "first.csv")
+    served = Served(dataset, rows(pg, dataset, "L0"))
+    bad = ROWS * 4 // 5
+    big = csv_file(days={bad: "not a date"})
+    headless = big.data.split(b"\n", 1)[1]
+
+    streamed, single = streamed_and_single_failures(pg, served, settings, headless)
+
+    assert str(streamed) == str(single)
+    assert streamed.problem.line == big.lines[bad] - 1
+
+
+def test_blank_lines_in_a_streamed_file_are_skipped_and_counted_as_by_a_single_copy(pg, settings):
+    big = csv_file()
+    lines = big.data.split(b"\n")
+    for position in (len(lines) // 3, 2 * len(lines) // 3, 4 * len(lines) // 5):
+        lines[position] += b"\n\n,,"  # a blank line, and a line of empty values
+    data = b"\n".join(lines)
+    streamed, single = incremental("streamed"), incremental("single")
+
+    settings.COPY_STREAMS = 2
+    result = load(pg, streamed, data, paced=True)
+    settings.COPY_STREAMS = 1
+    expected = load(pg, single, data)
+
+    assert transactions(pg, streamed) == 2
+    assert result == expected
+    assert result.rows_read == ROWS and result.skipped_rows == 6
+    assert difference(rows(pg, streamed, "L0"), rows(pg, single, "L0")) is None
+    data_rows = [row[1:] for row in rows(pg, streamed, "L0", "id, n, note, day")]
+    assert difference(data_rows, [row[1:] for row in big.expected]) is None
+
+
+def load_at_once(conninfo: str, datasets: list[Dataset], data: bytes) -> list[BaseException]:
+    """Rebuild every dataset from ``data`` at once, each on a connection of its own, the
+    loads let go together; what they raised."""
+    together = threading.Barrier(len(datasets))
+    failures: list[BaseException] = []
+
+    def load_one(dataset: Dataset) -> None:
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as own:
+                together.wait()
+                load(own, dataset, data, rebuild=True)
+        except BaseException as error:  # reported by the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=load_one, args=(dataset,)) for dataset in datasets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_loads_of_several_datasets_stream_at_once_and_make_dss_loads_once(pg, conninfo, settings):
+    settings.COPY_STREAMS = 2
+    big = csv_file(10_000)  # 300 KB
+    datasets = [incremental(f"things{number}") for number in range(4)]
+    for _ in range(3):
+        pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(WORK_SCHEMA)))
+
+        assert load_at_once(conninfo, datasets, big.data) == []
+
+        for dataset in datasets:
+            assert difference(rows(pg, dataset, "L0", "id, n, note, day"), big.expected) is None
+        assert work_tables(pg) == []
 
 
 # A load that fails after the streams committed; the API never serves dss_loads.
