@@ -201,7 +201,8 @@ class _Stream:
     conn: psycopg.Connection
     rows: int = 0
     error: BaseException | None = None
-    # It took the end of the chunks (and its COPY then ended, or failed).
+    # It took the end of the chunks: a COPY that fails then (PostgreSQL tells a COPY's error
+    # when it ends) has no more to take.
     ended: bool = False
     # Where each chunk it took starts: its COPY's line -> the file's line.
     starts: dict[int, int] = field(default_factory=dict)

@@ -834,6 +834,9 @@ def _delete_previous(
 
 
 def l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable:
+    """The INSERT of L1's rows for L0's rows above ``after_id``; by default one L1 row per L0
+    row, in L0's id order (so L1's ids follow the file's rows too: a table filled by several
+    COPY streams holds its rows in the streams' order, not the file's)."""
     context = L1Context(l0=tables.l0, l1=tables.l1, after_id=sql.Literal(after_id))
     if dataset.l1_builder is not None:
         return dataset.l1_builder(dataset, context)
@@ -843,7 +846,7 @@ def l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable
     ]
     return sql.SQL(
         "INSERT INTO {l1} (data_source_row_id, {names}) SELECT id, {expressions} "
-        "FROM {l0} WHERE id > {after_id}"
+        "FROM {l0} WHERE id > {after_id} ORDER BY id"
     ).format(
         l1=context.l1,
         names=sql.SQL(", ").join(sql.Identifier(column.name) for column in dataset.l1_columns),
