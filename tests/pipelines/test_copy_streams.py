@@ -198,12 +198,18 @@ def written_by_other_transactions(pg: psycopg.Connection, schema: str) -> bool:
 
 
 def work_tables(pg: psycopg.Connection) -> list[str]:
-    return [
-        name
-        for (name,) in pg.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (WORK_SCHEMA,)
-        )
-    ]
+    """The datasets whose tables wait in dss_loads (a table's comment names its dataset)."""
+    return [owner for _, owner in work_table_names(pg)]
+
+
+def work_table_names(pg: psycopg.Connection) -> list[tuple[str, str]]:
+    """The tables in dss_loads: (name, the dataset's schema)."""
+    return pg.execute(
+        "SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' "
+        "ORDER BY 2, 1",
+        (WORK_SCHEMA,),
+    ).fetchall()
 
 
 @dataclass
@@ -630,10 +636,11 @@ def test_a_load_failing_after_the_streams_leaves_its_table_unserved_until_droppe
     assert rows(pg, dataset, "L0") == before
     # The streams had committed: the table waits in dss_loads for the next load of the
     # dataset, or for drop_abandoned_tables.
-    assert work_tables(pg) == [dataset.schema]
+    [(work_name, owner)] = work_table_names(pg)
+    assert owner == dataset.schema
     assert hawk_get(f"/api/v1/table-data/{dataset.schema}/L0").status_code == 200
     for endpoint in ("table-data", "table-structure"):
-        answer = hawk_get(f"/api/v1/{endpoint}/{WORK_SCHEMA}/{dataset.schema}")
+        answer = hawk_get(f"/api/v1/{endpoint}/{WORK_SCHEMA}/{work_name}")
         assert answer.status_code == 404, answer.content
     with psycopg.connect(conninfo) as loading, loading.transaction():
         lock_dataset_for_transaction(loading, dataset.schema)
