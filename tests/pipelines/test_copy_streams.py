@@ -198,10 +198,13 @@ def written_by_other_transactions(pg: psycopg.Connection, schema: str) -> bool:
 
 
 def work_tables(pg: psycopg.Connection) -> list[str]:
+    """The datasets whose tables are in dss_loads (each table's comment names it)."""
     return [
-        name
-        for (name,) in pg.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (WORK_SCHEMA,)
+        schema
+        for (schema,) in pg.execute(
+            "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1",
+            (WORK_SCHEMA,),
         )
     ]
 
@@ -632,8 +635,9 @@ def test_a_load_failing_after_the_streams_leaves_its_table_unserved_until_droppe
     # dataset, or for drop_abandoned_tables.
     assert work_tables(pg) == [dataset.schema]
     assert hawk_get(f"/api/v1/table-data/{dataset.schema}/L0").status_code == 200
+    (name,) = pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (WORK_SCHEMA,))
     for endpoint in ("table-data", "table-structure"):
-        answer = hawk_get(f"/api/v1/{endpoint}/{WORK_SCHEMA}/{dataset.schema}")
+        answer = hawk_get(f"/api/v1/{endpoint}/{WORK_SCHEMA}/{name[0]}")
         assert answer.status_code == 404, answer.content
     with psycopg.connect(conninfo) as loading, loading.transaction():
         lock_dataset_for_transaction(loading, dataset.schema)
