@@ -639,6 +639,7 @@ def test_a_load_failing_after_the_streams_leaves_its_table_unserved_until_droppe
     [(work_name, owner)] = work_table_names(pg)
     assert owner == dataset.schema
     assert hawk_get(f"/api/v1/table-data/{dataset.schema}/L0").status_code == 200
+    (name,) = pg.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (WORK_SCHEMA,))
     for endpoint in ("table-data", "table-structure"):
         answer = hawk_get(f"/api/v1/{endpoint}/{WORK_SCHEMA}/{work_name}")
         assert answer.status_code == 404, answer.content
