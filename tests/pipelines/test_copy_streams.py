@@ -6,7 +6,8 @@ about 2 MB are streamed in over a hundred chunks. Each streamed load is compared
 same file loaded by the load's own connection (``COPY_STREAMS = 1``): the same rows and ids,
 the same error messages. That the streams really copied is read from the rows themselves:
 each stream copies in a transaction of its own, so the rows of a streamed table carry as
-many ``xmin`` as there were streams, those of a table filled by one COPY a single one.
+many ``xmin`` as there were streams that took chunks (every stream, for a file that arrives
+paced: ``read_paced``), those of a table filled by one COPY a single one.
 """
 
 import faulthandler
@@ -36,7 +37,7 @@ from uploads.processing import process
 STREAMED_BYTES = 64 << 10
 READ_CHUNK = 16 << 10
 COLUMNS = "n:integer note:text day:date"
-# Rows of about 30 bytes: some 2 MB, 128 chunks of 16 KiB.
+# Rows of about 30 bytes: some 2 MB, 120 chunks of 16 KiB.
 ROWS = 70_000
 # Every BREAK_EVERY-th row's note holds a quoted line break: COPY counts it as a line, so
 # the file's lines and its rows part ways.
@@ -261,7 +262,7 @@ def streamed_and_single_failures(
     return errors[0], errors[1]
 
 
-# 1. The same rows as one COPY, and really through the streams.
+# The same rows as one COPY, and really through the streams.
 
 
 # Line breaks: the file's, and those inside quoted values (a spreadsheet's CSV ends its lines
@@ -274,8 +275,11 @@ LINE_BREAKS = [
 ]
 
 
-@pytest.mark.parametrize("eol, quoted_eol", LINE_BREAKS)
-@pytest.mark.parametrize("streams", [2, 3])
+@pytest.mark.parametrize(
+    "eol, quoted_eol, streams",
+    [pytest.param(*line_breaks.values, 2, id=line_breaks.id) for line_breaks in LINE_BREAKS]
+    + [pytest.param(b"\n", b"\n", 3, id="LF-3-streams")],
+)
 def test_a_streamed_load_gives_the_rows_of_a_single_copy_with_dense_ids_in_file_order(
     pg, settings, eol, quoted_eol, streams
 ):
@@ -320,7 +324,64 @@ def test_one_copy_stream_turns_streams_off(pg, settings):
     assert not written_by_other_transactions(pg, dataset.schema)
 
 
-# 2. What a streamed load leaves.
+def test_blank_lines_in_a_streamed_file_are_skipped_and_counted_as_by_a_single_copy(pg, settings):
+    big = csv_file()
+    lines = big.data.split(b"\n")
+    for position in (len(lines) // 3, 2 * len(lines) // 3, 4 * len(lines) // 5):
+        lines[position] += b"\n\n,,"  # a blank line, and a line of empty values
+    data = b"\n".join(lines)
+    streamed, single = incremental("streamed"), incremental("single")
+
+    settings.COPY_STREAMS = 2
+    result = load(pg, streamed, data, paced=True)
+    settings.COPY_STREAMS = 1
+    expected = load(pg, single, data)
+
+    assert transactions(pg, streamed) == 2
+    assert result == expected
+    assert result.rows_read == ROWS and result.skipped_rows == 6
+    assert difference(rows(pg, streamed, "L0"), rows(pg, single, "L0")) is None
+    data_rows = [row[1:] for row in rows(pg, streamed, "L0", "id, n, note, day")]
+    assert difference(data_rows, [row[1:] for row in big.expected]) is None
+
+
+def load_at_once(conninfo: str, datasets: list[Dataset], data: bytes) -> list[BaseException]:
+    """Rebuild every dataset from ``data`` at once, each on a connection of its own, the
+    loads let go together; what they raised."""
+    together = threading.Barrier(len(datasets))
+    failures: list[BaseException] = []
+
+    def load_one(dataset: Dataset) -> None:
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as own:
+                together.wait()
+                load(own, dataset, data, rebuild=True)
+        except BaseException as error:  # reported by the test's thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=load_one, args=(dataset,)) for dataset in datasets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_loads_of_several_datasets_stream_at_once_and_make_dss_loads_once(pg, conninfo, settings):
+    settings.COPY_STREAMS = 2
+    big = csv_file(10_000)  # 300 KB
+    datasets = [incremental(f"things{number}") for number in range(4)]
+    for _ in range(3):
+        pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(WORK_SCHEMA)))
+
+        assert load_at_once(conninfo, datasets, big.data) == []
+
+        for dataset in datasets:
+            assert difference(rows(pg, dataset, "L0", "id, n, note, day"), big.expected) is None
+        assert work_tables(pg) == []
+
+
+# What a streamed load leaves.
 
 
 def test_a_streamed_l0_is_served_keyed_and_its_ids_continue_with_the_next_load(pg, settings):
@@ -384,7 +445,7 @@ def test_a_rebuild_from_two_files_streams_the_first_and_appends_the_second(
     assert work_tables(pg) == []
 
 
-# 3, 4. A bad value names the file's line, as a single COPY names it.
+# A bad value names the file's line, as a single COPY names it.
 
 
 NOT_A_DATE = (
@@ -400,17 +461,27 @@ def _missing_or_extra(n: int, how: str) -> dict[int, bytes]:
     return {n: f"{n},bad row{day}{extra}".encode()}
 
 
+BAD_ROW = ROWS * 4 // 5
+# The bad row: deep in the file (in a chunk that the first stream may not take), in a row
+# holding a quoted line break (COPY names the line on which the row ends), the last row (no
+# line break after it), in the first chunk.
+BAD_ROWS = {
+    "deep": BAD_ROW,
+    "deep-quoted-break": BAD_ROW - BAD_ROW % BREAK_EVERY,
+    "last-row": ROWS,
+    "first-chunk": 10,
+}
+
+
 @pytest.mark.parametrize(
-    "bad",
+    "eol, quoted_eol, bad",
     [
-        pytest.param(ROWS * 4 // 5, id="deep"),
-        # In a row holding a quoted line break: COPY names the line on which the row ends.
-        pytest.param(ROWS * 4 // 5 - ROWS * 4 // 5 % BREAK_EVERY, id="deep-quoted-break"),
-        pytest.param(ROWS, id="last-row"),
-        pytest.param(10, id="first-chunk"),
+        pytest.param(*line_breaks.values, BAD_ROWS[where], id=f"{line_breaks.id}-{where}")
+        for line_breaks in LINE_BREAKS
+        for where in BAD_ROWS
+        if line_breaks.id == "LF" or where in ("deep-quoted-break", "last-row")
     ],
 )
-@pytest.mark.parametrize("eol, quoted_eol", LINE_BREAKS)
 def test_a_bad_value_names_the_files_line_column_and_value_as_a_single_copy(
     pg, settings, served, bad, eol, quoted_eol
 ):
@@ -482,7 +553,21 @@ def test_a_bad_value_in_a_non_utf8_file_is_named_as_a_single_copy_names_it(pg, s
     assert 'invalid byte sequence for encoding "UTF8"' in str(streamed)
 
 
-# 5. The reading layer refuses the file after the streams began.
+def test_a_bad_value_in_a_file_without_header_names_its_line_as_a_single_copy(pg, settings):
+    dataset = incremental(header=False)
+    load(pg, dataset, b"1,first,2024-01-31\n", "first.csv")
+    served = Served(dataset, rows(pg, dataset, "L0"))
+    bad = ROWS * 4 // 5
+    big = csv_file(days={bad: "not a date"})
+    headless = big.data.split(b"\n", 1)[1]
+
+    streamed, single = streamed_and_single_failures(pg, served, settings, headless)
+
+    assert str(streamed) == str(single)
+    assert streamed.problem.line == big.lines[bad] - 1
+
+
+# The reading layer refuses the file after the streams began.
 
 
 @pytest.mark.parametrize(
@@ -515,7 +600,7 @@ def test_a_file_the_reading_layer_refuses_mid_stream_fails_with_its_message(
     assert isinstance(streamed.__cause__, ReadError)
 
 
-# 6. The streams read values with the load's settings.
+# The streams read values with the load's settings.
 
 
 @pytest.fixture
@@ -542,77 +627,6 @@ def test_streams_read_dates_with_the_loads_date_style_not_the_servers(
     assert str(streamed) == str(single)
     assert streamed.problem.line == big.lines[bad]
     assert streamed.problem.value == "31/12/2024"
-
-
-def test_a_bad_value_in_a_file_without_header_names_its_line_as_a_single_copy(pg, settings):
-    dataset = incremental(header=False)
-    load(pg, dataset, b"1,first,2024-01-31\n", "first.csv")
-    served = Served(dataset, rows(pg, dataset, "L0"))
-    bad = ROWS * 4 // 5
-    big = csv_file(days={bad: "not a date"})
-    headless = big.data.split(b"\n", 1)[1]
-
-    streamed, single = streamed_and_single_failures(pg, served, settings, headless)
-
-    assert str(streamed) == str(single)
-    assert streamed.problem.line == big.lines[bad] - 1
-
-
-def test_blank_lines_in_a_streamed_file_are_skipped_and_counted_as_by_a_single_copy(pg, settings):
-    big = csv_file()
-    lines = big.data.split(b"\n")
-    for position in (len(lines) // 3, 2 * len(lines) // 3, 4 * len(lines) // 5):
-        lines[position] += b"\n\n,,"  # a blank line, and a line of empty values
-    data = b"\n".join(lines)
-    streamed, single = incremental("streamed"), incremental("single")
-
-    settings.COPY_STREAMS = 2
-    result = load(pg, streamed, data, paced=True)
-    settings.COPY_STREAMS = 1
-    expected = load(pg, single, data)
-
-    assert transactions(pg, streamed) == 2
-    assert result == expected
-    assert result.rows_read == ROWS and result.skipped_rows == 6
-    assert difference(rows(pg, streamed, "L0"), rows(pg, single, "L0")) is None
-    data_rows = [row[1:] for row in rows(pg, streamed, "L0", "id, n, note, day")]
-    assert difference(data_rows, [row[1:] for row in big.expected]) is None
-
-
-def load_at_once(conninfo: str, datasets: list[Dataset], data: bytes) -> list[BaseException]:
-    """Rebuild every dataset from ``data`` at once, each on a connection of its own, the
-    loads let go together; what they raised."""
-    together = threading.Barrier(len(datasets))
-    failures: list[BaseException] = []
-
-    def load_one(dataset: Dataset) -> None:
-        try:
-            with psycopg.connect(conninfo, autocommit=True) as own:
-                together.wait()
-                load(own, dataset, data, rebuild=True)
-        except BaseException as error:  # reported by the test's thread
-            failures.append(error)
-
-    threads = [threading.Thread(target=load_one, args=(dataset,)) for dataset in datasets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return failures
-
-
-def test_loads_of_several_datasets_stream_at_once_and_make_dss_loads_once(pg, conninfo, settings):
-    settings.COPY_STREAMS = 2
-    big = csv_file(10_000)  # 300 KB
-    datasets = [incremental(f"things{number}") for number in range(4)]
-    for _ in range(3):
-        pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(WORK_SCHEMA)))
-
-        assert load_at_once(conninfo, datasets, big.data) == []
-
-        for dataset in datasets:
-            assert difference(rows(pg, dataset, "L0", "id, n, note, day"), big.expected) is None
-        assert work_tables(pg) == []
 
 
 # A load that fails after the streams committed; the API never serves dss_loads.
@@ -663,7 +677,7 @@ def test_a_table_left_in_dss_loads_is_replaced_by_the_next_streamed_load(pg, set
     assert work_tables(pg) == []
 
 
-# 8. Uploads.
+# Uploads.
 
 
 UPLOAD_ROWS = 100_000  # some 3 MB: three chunks of the reading layer's 1 MiB
