@@ -137,13 +137,15 @@ class LoadResult:
 
 @dataclass
 class _Filled:
-    """How L0 was filled: rows read and added, rows skipped, columns ignored."""
+    """How L0 was filled: rows read and added, rows skipped, columns ignored, and whether by
+    several COPY streams."""
 
     rows_read: int = 0
     l0_added: int = 0
     skipped: int = 0
     ignored: list[str] = field(default_factory=list)
     may_have_empty_rows: bool = False
+    streamed: bool = False
 
 
 @dataclass
@@ -253,7 +255,9 @@ def _load(
         deleted = False
         if dataset.mode is Mode.SNAPSHOT and dataset.delete_previous and not new_l0:
             deleted = _delete_previous(cursor, dataset, tables, params, live=not target.rebuild)
-        l1_added = _fill_l1(cursor, dataset, tables, previous_max_id, params, new_l1)
+        l1_added = _fill_l1(
+            cursor, dataset, tables, previous_max_id, params, new_l1, filled.streamed
+        )
         if target.swap:
             swap_tables(cursor, dataset, tables, final)
         elif not target.rebuild and (filled.l0_added or l1_added or deleted):
@@ -332,11 +336,13 @@ def _fill_l1(
     previous_max_id: int,
     params: dict[str, str],
     new_l1: bool,
+    streamed: bool,
 ) -> int:
-    """L1 rows for the L0 rows this load created; the number added."""
+    """L1 rows for the L0 rows this load created; the number added. ``streamed``: L0's rows
+    were copied by several streams (``_Destination.streamed``)."""
     if not dataset.has_l1:
         return 0
-    cursor.execute(l1_insert(dataset, tables, previous_max_id), params)
+    cursor.execute(l1_insert(dataset, tables, previous_max_id, in_id_order=streamed), params)
     added = cursor.rowcount
     if new_l1:
         add_l1_keys(cursor, dataset, tables)
@@ -355,6 +361,8 @@ class _Destination:
     next_id: int
     frozen: bool = False
     to_create: list[sql.Composable] | None = None
+    # Filled by several COPY streams: its rows lie in the order the streams wrote them.
+    streamed: bool = False
 
     @property
     def table(self) -> sql.Identifier:
@@ -404,6 +412,7 @@ def _copy_into(
             first_id=destination.next_id,
             session=COPY_SESSION,
         )
+        destination.streamed = not destination.frozen
         destination.to_create = None
     else:
         rows = copy_file(
@@ -490,6 +499,7 @@ def _fill_incremental_l0(
         return staged, stages[0].spare_columns(cursor, read_file, number)
 
     copied = _copy_each(cursor, dataset, files, reading, target, filled)
+    filled.streamed = l0.streamed
     if new_l0:
         if l0.to_create is not None:  # no file was copied straight into it
             create_table(cursor, tables.schema, tables.l0_name, l0.to_create)
@@ -833,10 +843,13 @@ def _delete_previous(
     return True
 
 
-def l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable:
+def l1_insert(
+    dataset: Dataset, tables: Tables, after_id: int, *, in_id_order: bool = False
+) -> sql.Composable:
     """The INSERT of L1's rows for L0's rows above ``after_id``; by default one L1 row per L0
-    row, in L0's id order (so L1's ids follow the file's rows too: a table filled by several
-    COPY streams holds its rows in the streams' order, not the file's)."""
+    row, in L0's order on disk, which is the file's, or with ``in_id_order`` (an L0 filled by
+    several COPY streams, its rows in the streams' order) sorted by id, so that L1's ids
+    follow the file's rows too (the sort costs some 0.5 s a million rows, so only then)."""
     context = L1Context(l0=tables.l0, l1=tables.l1, after_id=sql.Literal(after_id))
     if dataset.l1_builder is not None:
         return dataset.l1_builder(dataset, context)
@@ -846,8 +859,9 @@ def l1_insert(dataset: Dataset, tables: Tables, after_id: int) -> sql.Composable
     ]
     return sql.SQL(
         "INSERT INTO {l1} (data_source_row_id, {names}) SELECT id, {expressions} "
-        "FROM {l0} WHERE id > {after_id} ORDER BY id"
+        "FROM {l0} WHERE id > {after_id}{order}"
     ).format(
+        order=sql.SQL(" ORDER BY id" if in_id_order else ""),
         l1=context.l1,
         names=sql.SQL(", ").join(sql.Identifier(column.name) for column in dataset.l1_columns),
         expressions=sql.SQL(", ").join(expressions),
