@@ -23,6 +23,7 @@ made in its transaction (so written frozen). ``DSS_COPY_STREAMS`` streams (defau
 streams off) suit a database server with that many cores to spare.
 """
 
+import os
 import queue
 import threading
 import uuid
@@ -92,7 +93,7 @@ def copy_into_new_table(
     chunks = ids.apply(read_file.chunks)
     head: list[bytes] = []
     size = 0
-    streams = settings.COPY_STREAMS
+    streams = _stream_count()
     for chunk in chunks if streams > 1 else ():
         head.append(chunk)
         size += len(chunk)
@@ -158,6 +159,14 @@ def _abandoned_tables(cursor: psycopg.Cursor, schema: str | None = None) -> dict
         (WORK_SCHEMA,),
     )
     return {name: owner for name, owner in cursor.fetchall() if schema is None or owner == schema}
+
+
+def _stream_count() -> int:
+    """``DSS_COPY_STREAMS``: Django's setting, or the environment's where the engine runs
+    without Django (a script, the benchmarks)."""
+    if settings.configured:
+        return settings.COPY_STREAMS
+    return int(os.environ.get("DSS_COPY_STREAMS", "2"))
 
 
 def _chain(head: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
