@@ -194,7 +194,12 @@ def row_ids_of(dataset: Dataset, read_file: ReadFile, first_id: int) -> RowIds:
     file_format = dataset.file_format
     eol = read_file.line_breaks.eol
     return RowIds(
-        first_id, eol, file_format.delimiter, file_format.quote, header=read_file.has_header
+        first_id,
+        eol,
+        file_format.delimiter,
+        file_format.quote,
+        header=read_file.has_header,
+        label=read_file.label,
     )
 
 

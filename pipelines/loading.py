@@ -89,6 +89,9 @@ LOAD_SETTINGS = {
     # format), declared formats with times are read in UTC.
     "DateStyle": "ISO, YMD",
     "TimeZone": "UTC",
+    # The load's own connection waits, in its transaction, while the COPY streams copy
+    # (pipelines.copy_streams): a timeout on idle transactions must not end it then.
+    "idle_in_transaction_session_timeout": "0",
 }
 # What a COPY's values are read with (for a COPY on a connection of its own).
 COPY_SESSION = {name: LOAD_SETTINGS[name] for name in ("DateStyle", "TimeZone")}

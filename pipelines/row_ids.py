@@ -21,9 +21,14 @@ file's ``eol``.
 
 from collections.abc import Iterable, Iterator
 
+from pipelines.reading import ReadError
+
 # The bytes that can change the quote state or end a line; the others are dropped before
 # the fast check of a chunk.
 _LINE_BREAK_BYTES = b"\r\n"
+# A record (a line, or lines joined by a quoted value) longer than this is refused: it is a
+# quote never closed, and carrying on would hold the rest of the file in memory.
+MAX_RECORD_BYTES = 256 << 20
 # "000" to "999": the ids of a thousand are "<thousands>" + each (see ``_joined_ids``).
 _LAST_DIGITS = [f"{number:03d}" for number in range(1000)]
 
@@ -36,8 +41,21 @@ class RowIds:
     ``count`` records were numbered and ``next_id`` follows the last id given.
     """
 
-    def __init__(self, first_id: int, eol: bytes, delimiter: str, quote: str, *, header: bool):
+    def __init__(
+        self,
+        first_id: int,
+        eol: bytes,
+        delimiter: str,
+        quote: str,
+        *,
+        header: bool,
+        label: str = "the file",
+    ):
         self.first_id = self.next_id = first_id
+        self.label = label
+        # Lines before the carried record, counted as COPY counts them (for messages).
+        self.lines = 0
+        self._line_char = b"\n" if eol == b"\n" else b"\r"
         self.eol = eol
         self.quote = quote.encode()
         self.delimiter = delimiter
@@ -55,16 +73,31 @@ class RowIds:
         return self.next_id - self.first_id
 
     def apply(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
-        """The chunks with every record prefixed; cut at record ends, not where they came."""
-        carry = b""
+        """The chunks with every record prefixed; cut at record ends, not where they came.
+
+        Raises ``ReadError`` for a record longer than ``MAX_RECORD_BYTES`` (a quote never
+        closed), naming the line where it starts."""
+        carry = bytearray()  # grown in place: a record spanning many chunks is copied once
         for chunk in chunks:
-            records, carry = self._records(carry + chunk if carry else chunk)
+            carry += chunk
+            records, rest = self._records(carry)
+            if records:
+                carry = bytearray(rest)
+            elif len(carry) > MAX_RECORD_BYTES:
+                raise ReadError(
+                    f"{self.label}: line {self.lines + 1}: a record of over "
+                    f"{MAX_RECORD_BYTES >> 20} MiB: a quoted value that is never closed?"
+                )
             if records and self.header:
                 self.header = False
-                yield records.pop(0) + self.eol
+                self.lines += records[0].count(self._line_char) + 1
+                yield bytes(records.pop(0)) + self.eol
             if records:
-                yield self._numbered(records) + self.eol
+                numbered = self._numbered(records)
+                self.lines += numbered.count(self._line_char) + 1
+                yield numbered + self.eol
         if carry:
+            carry = bytes(carry)
             # The last record, without a line break (or a header with no rows after it).
             yield carry if self.header else self._numbered([carry])
 

@@ -13,8 +13,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pipelines import copy_streams
+from pipelines import copy_streams, row_ids
 from pipelines.datasets import Mode
+from pipelines.loading import LoadError
+from pipelines.reading import ReadError
 from pipelines.row_ids import RowIds, _joined_ids
 from tests.pipelines.conftest import load_bytes, make_dataset, rows
 
@@ -369,3 +371,28 @@ def test_loads_give_ids_in_file_order_dense_from_load_to_load(pg, monkeypatch, e
     numbers = range(1, 61)
     assert [(id_, n) for id_, n, _ in l0] == [(n, n) for n in numbers]
     assert [note for _, _, note in l0] == notes(numbers)
+
+
+def test_a_quote_never_closed_is_refused_at_its_line_before_the_file_is_held(monkeypatch):
+    monkeypatch.setattr(row_ids, "MAX_RECORD_BYTES", 1 << 20)
+    data = b'a,b\n1,x\r\n2,12" pipe\n' + b"3,y\n" * 400_000  # 1.6 MB after the stray quote
+    ids = RowIds(1, b"\n", ",", '"', header=True, label="pipes.csv")
+    taken = []
+    with pytest.raises(ReadError) as refused:
+        for chunk in ids.apply(data[start : start + 65536] for start in range(0, len(data), 65536)):
+            taken.append(chunk)
+    assert str(refused.value) == (
+        "pipes.csv: line 3: a record of over 1 MiB: a quoted value that is never closed?"
+    )
+    assert b"".join(taken) == b"a,b\n1,1,x\r\n"  # the rows before it, numbered
+
+
+def test_a_load_with_a_quote_never_closed_fails_naming_its_line(pg, monkeypatch):
+    monkeypatch.setattr(row_ids, "MAX_RECORD_BYTES", 4096)
+    dataset = make_dataset(Mode.INCREMENTAL)
+    load_bytes(pg, dataset, b"a,b\n1,x\n", "one.csv")
+    data = b'a,b\n1,x\n2,y\n3,"open\n' + b"4,z\n" * 2000
+
+    with pytest.raises(LoadError, match=r"^bad\.csv: line 4: a record of over 0 MiB"):
+        load_bytes(pg, dataset, data, "bad.csv", rebuild=True)
+    assert rows(pg, dataset, "L0", "id, a, b") == [(1, 1, "x")]
