@@ -23,6 +23,7 @@ made in its transaction (so written frozen). ``DSS_COPY_STREAMS`` streams (defau
 streams off) suit a database server with that many cores to spare.
 """
 
+import itertools
 import logging
 import os
 import queue
@@ -45,6 +46,7 @@ from pipelines.copying import (
 from pipelines.datasets import Dataset
 from pipelines.locking import LOCK_CLASS
 from pipelines.reading import ReadFile
+from pipelines.row_ids import copy_lines
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ def copy_into_new_table(
             sql.SQL("CREATE TABLE {} ({})").format(table, sql.SQL(", ").join(definitions))
         )
         statement = copy_statement(dataset, table, read_file, ["id", *columns], freeze=True)
-        rows = send_chunks(cursor, statement, _chain(head, chunks))
+        rows = send_chunks(cursor, statement, itertools.chain(head, chunks))
         check_row_count(read_file, rows, ids)
         return rows, True
     for abandoned in _abandoned_tables(cursor, schema):
@@ -118,10 +120,10 @@ def copy_into_new_table(
     statement = copy_statement(dataset, work, read_file, ["id", *columns], header=False)
     first_line = 1
     if read_file.has_header:  # the first chunk of ``RowIds``, on its own
-        first_line += _lines(head.pop(0), read_file.line_breaks.eol)
+        first_line += copy_lines(head.pop(0), read_file.line_breaks.eol)
     eol = read_file.line_breaks.eol
     with _Streams(cursor.connection, work, definitions, schema, streams, eol) as copying:
-        rows = copying.copy(statement, session, _chain(head, chunks), first_line)
+        rows = copying.copy(statement, session, itertools.chain(head, chunks), first_line)
         check_row_count(read_file, rows, ids)
     cursor.execute(sql.SQL("COMMENT ON TABLE {} IS NULL").format(work))
     cursor.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(work, sql.Identifier(schema)))
@@ -177,17 +179,6 @@ def _stream_count() -> int:
     if settings.configured:
         return settings.COPY_STREAMS
     return int(os.environ.get("DSS_COPY_STREAMS", "2"))
-
-
-def _chain(head: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
-    yield from head
-    yield from rest
-
-
-def _lines(chunk: bytes, eol: bytes) -> int:
-    """Lines as COPY counts them: each record's end, and each line break inside quotes
-    written with the character that ends the file's lines (CR for CR and CRLF)."""
-    return chunk.count(b"\n" if eol == b"\n" else b"\r")
 
 
 def _connect_like(conn: psycopg.Connection) -> psycopg.Connection:
@@ -318,7 +309,7 @@ class _Streams:
         try:
             for chunk in chunks:
                 self.queue.put((chunk, line))
-                line += _lines(chunk, self.eol)
+                line += copy_lines(chunk, self.eol)
         except BaseException:
             self.stopped.set()
             raise
@@ -345,7 +336,7 @@ class _Streams:
                 raise _Stopped
             chunk, file_line = item
             stream.starts[line] = file_line
-            line += _lines(chunk, self.eol)
+            line += copy_lines(chunk, self.eol)
             yield chunk
         stream.ended = True
 

@@ -348,8 +348,7 @@ def copy_problem(
         guess = read_file.guessed_encoding
         if guess is not None:
             primary += f"; it looks like {guess}"
-    context = (diag.context or "").split("\nPL/pgSQL")[0].strip()
-    match = _COPY_CONTEXT.match(context) if context else None
+    match = _copy_context(error)
     if match is None:
         return CopyProblem(label, primary, diag.sqlstate)
     line = int(match["line"])
@@ -378,9 +377,14 @@ def copy_problem(
 
 def copy_error_line(error: psycopg.Error) -> int | None:
     """The line a COPY error names (COPY's count, see ``CopyProblem``); None if none."""
-    context = (error.diag.context or "").split("\nPL/pgSQL")[0].strip()
-    match = _COPY_CONTEXT.match(context) if context else None
+    match = _copy_context(error)
     return int(match["line"]) if match else None
+
+
+def _copy_context(error: psycopg.Error) -> re.Match | None:
+    """COPY's context of ``error`` in parts (``_COPY_CONTEXT``); None for another error."""
+    context = (error.diag.context or "").split("\nPL/pgSQL")[0].strip()
+    return _COPY_CONTEXT.match(context) if context else None
 
 
 def _without_id(text: str, delimiter: str) -> str:

@@ -55,7 +55,7 @@ class RowIds:
         self.label = label
         # Lines before the carried record, counted as COPY counts them (for messages).
         self.lines = 0
-        self._line_char = b"\n" if eol == b"\n" else b"\r"
+
         self.eol = eol
         self.quote = quote.encode()
         self.delimiter = delimiter
@@ -90,11 +90,11 @@ class RowIds:
                 )
             if records and self.header:
                 self.header = False
-                self.lines += records[0].count(self._line_char) + 1
+                self.lines += copy_lines(records[0], self.eol) + 1
                 yield bytes(records.pop(0)) + self.eol
             if records:
                 numbered = self._numbered(records)
-                self.lines += numbered.count(self._line_char) + 1
+                self.lines += copy_lines(numbered, self.eol) + 1
                 yield numbered + self.eol
         if carry:
             carry = bytes(carry)
@@ -172,6 +172,13 @@ class RowIds:
         parts[0::2] = ids.split(b"\x00")
         parts[1::2] = records
         return b"".join(parts)
+
+
+def copy_lines(data: bytes, eol: bytes) -> int:
+    """The line breaks in ``data`` as COPY counts lines: each record's end, and each line
+    break inside quotes written with the character that ends the file's lines (CR for CR
+    and CRLF)."""
+    return data.count(b"\n" if eol == b"\n" else b"\r")
 
 
 def _joined_ids(first: int, end: int, separator: str) -> str:
